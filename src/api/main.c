@@ -1,0 +1,211 @@
+/* main.c: offload-api, the FastCGI responder: a fixed pool of threads behind spawn-fcgi. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "api/http.h"
+#include "api/routes.h"
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "store/db.h"
+
+#define API_MAX_THREADS 256
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: offload-api [-c FILE] [--verbose]\n"
+		"\n"
+		"The Offload HTTP API as a FastCGI responder. It does not listen by itself:\n"
+		"run it under spawn-fcgi, which passes the listening socket on descriptor 0:\n"
+		"  spawn-fcgi -n -s /run/offload/api.sock -- /usr/sbin/offload-api\n"
+		"\n"
+		"  -c, --config FILE  configuration file (default: $OFFLOAD_CONFIG, then\n"
+		"                     " SYSCONFDIR "/offload/offload.conf)\n"
+		"  -v, --verbose      log more\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n"
+		"\n"
+		"Keys read: [database] *, [api] public_base_url threads, [files] dir url_ttl_s,\n"
+		"[plans] sandbox payg base_pro. SIGTERM or SIGINT: finish the requests in\n"
+		"progress and exit.\n");
+}
+
+static void *serve(void *arg)
+{
+	struct api_thread *t = arg;
+
+	for (;;) {
+		if (FCGX_Accept_r(&t->req) < 0)
+			break;
+		routes_dispatch(t);
+		FCGX_Finish_r(&t->req);
+	}
+	return NULL;
+}
+
+static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threads_r)
+{
+	const char *err;
+	const char *url;
+	size_t len;
+
+	if (cfg_get_int(cfg, "api", "threads", 8, 1, API_MAX_THREADS, threads_r, &err) < 0 ||
+	    cfg_get_int(cfg, "files", "url_ttl_s", 3600, 1, 7 * 86400, &s->url_ttl_s, &err) < 0 ||
+	    plans_load_caps(cfg, s->caps, &err) < 0) {
+		log_error("%s: %s", cfg_path(cfg), err);
+		return -1;
+	}
+	url = cfg_get(cfg, "api", "public_base_url", "http://localhost");
+	len = strlen(url);
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	if (len == 0 || len > 512 || strpbrk(url, "\r\n ?#")) {
+		log_error("%s: [api] public_base_url: must be an absolute URL without query",
+			  cfg_path(cfg));
+		return -1;
+	}
+	s->public_base_url = xstrndup(url, len);
+	s->files_dir = xstrdup(cfg_get(cfg, "files", "dir", "/var/lib/offload/files"));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct api_settings settings;
+	struct api_thread *threads = NULL;
+	pthread_t *tids = NULL;
+	struct cfg *cfg = NULL;
+	const char *config_path = NULL, *err;
+	int64_t n_threads = 0;
+	size_t started = 0;
+	sigset_t sigs;
+	int c, sig, rc = 1;
+
+	memset(&settings, 0, sizeof settings);
+	log_init("offload-api");
+	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("offload-api %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	cfg = cfg_load(config_path, &err);
+	if (!cfg) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (load_settings(cfg, &settings, &n_threads) < 0)
+		goto out;
+
+	/* Libraries that are not thread-safe to initialise, before any thread starts. */
+	if (db_library_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    FCGX_Init() != 0) {
+		log_error("library initialisation failed");
+		goto out;
+	}
+	if (FCGX_IsCGI()) {
+		log_error("not started as a FastCGI responder: run it under spawn-fcgi "
+			  "(descriptor 0 must be the listening socket); see --help");
+		goto out;
+	}
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	threads = xcalloc((size_t)n_threads, sizeof *threads);
+	tids = xcalloc((size_t)n_threads, sizeof *tids);
+	for (int64_t i = 0; i < n_threads; i++) {
+		struct api_thread *t = &threads[i];
+		int e;
+
+		t->settings = &settings;
+		t->db = db_new(cfg, &err);
+		if (!t->db) {
+			log_error("%s", err);
+			break;
+		}
+		FCGX_InitRequest(&t->req, 0, 0);
+		e = pthread_create(&tids[i], NULL, serve, t);
+		if (e != 0) {
+			log_error("pthread_create: %s", strerror(e));
+			db_close(&t->db);
+			break;
+		}
+		started++;
+	}
+	if (started != (size_t)n_threads)
+		goto stop;
+	log_info("serving with %lld threads (config %s)", (long long)n_threads, cfg_path(cfg));
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP ignored: restart the service to reload the configuration");
+			continue;
+		}
+		log_info("signal %d: finishing requests in progress", sig);
+		break;
+	}
+	rc = 0;
+stop:
+	/* Wake every thread blocked in accept(): shut the listening socket down. */
+	FCGX_ShutdownPending();
+	shutdown(0, SHUT_RDWR);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	for (size_t i = 0; i < started; i++) {
+		FCGX_Free(&threads[i].req, 1);
+		db_close(&threads[i].db);
+	}
+	if (started != (size_t)n_threads)
+		rc = 1;
+	curl_global_cleanup();
+	db_library_end();
+out:
+	free(threads);
+	free(tids);
+	free(settings.public_base_url);
+	free(settings.files_dir);
+	cfg_free(&cfg);
+	return rc;
+}

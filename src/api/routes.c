@@ -1,0 +1,197 @@
+/* routes.c: the route table and the checks every route shares (cgit's cmd.c is the model). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/cases.h"
+#include "api/files.h"
+#include "api/http.h"
+#include "api/routes.h"
+#include "api/validate.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/db.h"
+
+#define ROUTE_AUTH 0x1 /* needs x-api-key */
+#define ROUTE_BODY 0x2 /* reads a JSON body */
+
+struct route {
+	const char *method;
+	const char *pattern; /* '*' matches one path segment */
+	void (*handler)(struct http_request *r);
+	unsigned flags;
+};
+
+static void health_get(struct http_request *r);
+
+static const struct route routes[] = {
+	{ "POST", "/cases", cases_create, ROUTE_AUTH | ROUTE_BODY },
+	{ "GET", "/cases/*", cases_get, ROUTE_AUTH },
+	{ "GET", "/cases/*/attachments/*", cases_attachment, ROUTE_AUTH },
+	{ "POST", "/cases/*/input", cases_input, ROUTE_AUTH | ROUTE_BODY },
+	{ "GET", "/files/*", files_download, 0 },
+	{ "GET", "/healthz", health_get, 0 },
+};
+
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Matches path against pattern, filling r->params. 1 on a match. */
+static int match(const char *pattern, const char *path, struct http_request *r)
+{
+	int n = 0;
+
+	while (*pattern && *path) {
+		if (*pattern == '*') {
+			const char *end = strchr(path, '/');
+			size_t len = end ? (size_t)(end - path) : strlen(path);
+
+			if (len == 0 || len > HTTP_MAX_SEGMENT || n >= HTTP_MAX_PARAMS)
+				return 0;
+			memcpy(r->param_buf[n], path, len);
+			r->param_buf[n][len] = '\0';
+			r->params[n] = r->param_buf[n];
+			n++;
+			pattern++;
+			path += len;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+/* Looks the key up: 0 with r->client_id and r->plan set, or -1 after replying 401/403/500. */
+static int authenticate_or_reply(struct http_request *r)
+{
+	static const char sql[] =
+		"SELECT k.client_id, k.active, c.plan FROM api_keys k"
+		" JOIN clients c ON c.id = k.client_id WHERE k.key_hash = ?";
+	const char *key = http_header(r, "HTTP_X_API_KEY");
+	unsigned char hash[32];
+	struct db_arg args[1];
+	struct db_res *res = NULL;
+	int rc = -1;
+
+	if (!key || !*key || strlen(key) > 256) {
+		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
+		return -1;
+	}
+	util_sha256(key, strlen(key), hash);
+	args[0] = DB_BLOB(hash, sizeof hash);
+	if (db_query(r->t->db, sql, args, 1, &res) < 0) {
+		http_reply_internal(r, db_error(r->t->db));
+		goto out;
+	}
+	if (db_res_rows(res) == 0) {
+		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
+		goto out;
+	}
+	if (db_res_int(res, 0, 1) != 1) {
+		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
+		goto out;
+	}
+	snprintf(r->client_id, sizeof r->client_id, "%s", db_res_get(res, 0, 0));
+	if (plans_parse(db_res_get(res, 0, 2), &r->plan) < 0) {
+		http_reply_internal(r, "client has an unknown plan");
+		goto out;
+	}
+	rc = 0;
+out:
+	db_res_free(&res);
+	return rc;
+}
+
+/* Content-Type, when given, must be JSON (parameters such as charset allowed). */
+static int content_type_or_reply(struct http_request *r)
+{
+	const char *ct = http_header(r, "CONTENT_TYPE");
+	size_t n = strlen("application/json");
+
+	if (!ct || !*ct)
+		return 0;
+	if (strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+		return 0;
+	http_reply_error(r, 400, "INVALID_REQUEST", "content-type: must be application/json");
+	return -1;
+}
+
+static void health_get(struct http_request *r)
+{
+	json_object *data;
+
+	if (db_ping(r->t->db) < 0) {
+		log_warn("healthz: database unavailable: %s", db_error(r->t->db));
+		http_reply_error(r, 503, "UNAVAILABLE", "the database does not answer");
+		return;
+	}
+	data = json_object_new_object();
+	json_object_object_add(data, "database", json_object_new_string("ok"));
+	http_reply_data(r, 200, data);
+}
+
+void routes_dispatch(struct api_thread *t)
+{
+	struct http_request r;
+	const struct route *found = NULL;
+	char allow[64] = "";
+	int path_known = 0;
+
+	memset(&r, 0, sizeof r);
+	r.t = t;
+	r.now_ms = util_now_ms();
+	r.method = FCGX_GetParam("REQUEST_METHOD", t->req.envp);
+	r.path = FCGX_GetParam("DOCUMENT_URI", t->req.envp);
+	if (!r.path)
+		r.path = FCGX_GetParam("SCRIPT_NAME", t->req.envp);
+	r.query = FCGX_GetParam("QUERY_STRING", t->req.envp);
+	if (!r.method)
+		r.method = "GET";
+	if (!r.path)
+		r.path = "/";
+
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		if (!match(routes[i].pattern, r.path, &r))
+			continue;
+		path_known = 1;
+		if (strcmp(routes[i].method, r.method) == 0) {
+			found = &routes[i];
+			break;
+		}
+		if (!strstr(allow, routes[i].method)) {
+			if (allow[0])
+				strcat(allow, ", ");
+			strcat(allow, routes[i].method);
+		}
+	}
+	if (!found) {
+		if (path_known) {
+			char hdr[96];
+
+			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+			http_reply_error_headers(&r, 405, hdr, "METHOD_NOT_ALLOWED",
+						 "%s is not allowed here; allowed: %s", r.method, allow);
+		} else {
+			http_reply_error(&r, 404, "NOT_FOUND", "no such route");
+		}
+		goto out;
+	}
+	/* match() ran for every route: redo it for the chosen one so params are its own. */
+	match(found->pattern, r.path, &r);
+	if ((found->flags & ROUTE_AUTH) && authenticate_or_reply(&r) < 0)
+		goto out;
+	if (found->flags & ROUTE_BODY) {
+		if (content_type_or_reply(&r) < 0 ||
+		    http_read_body_or_reply(&r, VALIDATE_MAX_BODY) < 0)
+			goto out;
+	}
+	found->handler(&r);
+	if (!r.replied)
+		http_reply_internal(&r, "handler sent no reply");
+out:
+	free(r.body);
+}

@@ -1,0 +1,676 @@
+/* offloadctl.c: the operator's tool: schema migrations, clients, API keys and cases. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/plans.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "store/caseview.h"
+#include "store/db.h"
+#include "store/migrate.h"
+
+/* Exit codes: 0 done, 1 failed, 2 bad usage, 3 not found. */
+#define EXIT_USAGE 2
+#define EXIT_NOT_FOUND 3
+
+#define KEY_PREFIX "ofk_"
+
+struct ctl {
+	struct cfg *cfg;
+	struct db *db;
+	int json;
+};
+
+static const char main_usage[] =
+	"usage: offloadctl [-c FILE] [--json] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  migrate [--dir DIR]                      apply the SQL migrations not yet applied\n"
+	"  client create --name NAME --plan PLAN    create a client; prints its id and webhook\n"
+	"                                           secret (shown once). PLAN: SANDBOX, PAYG,\n"
+	"                                           BASE_PRO or UNLIMITED\n"
+	"  client list                              list clients\n"
+	"  key create --client CLIENT_ID            create an API key; prints it (shown once)\n"
+	"  key list [--client CLIENT_ID]            list keys (their prefixes, never the keys)\n"
+	"  key deactivate KEY_ID                    make a key inactive (403 from then on)\n"
+	"  case show CASE_ID [--transcript]         show one case as the API shows it\n"
+	"  case list [--client ID] [--status S] [--limit N]\n"
+	"                                           list cases, most recently updated first\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE  configuration file (default: $OFFLOAD_CONFIG, then\n"
+	"                     " SYSCONFDIR "/offload/offload.conf)\n"
+	"  --json             machine-readable output\n"
+	"  -v, --verbose      log more\n"
+	"  -h, --help         this text; COMMAND --help for one command\n"
+	"\n"
+	"Exit status: 0 done, 1 failed, 2 bad usage, 3 not found.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "offloadctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'offloadctl --help'.\n");
+	return EXIT_USAGE;
+}
+
+static void print_json(json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static int open_db(struct ctl *ctl)
+{
+	const char *err;
+
+	ctl->db = db_open(ctl->cfg, &err);
+	if (!ctl->db) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses "--name VALUE" style options of a subcommand into values[]; positional
+ * arguments go to pos[]. Returns 0, 1 for --help, or EXIT_USAGE. */
+struct opt {
+	const char *name;
+	const char **value; /* NULL for a flag */
+	int *flag;
+};
+
+static int parse_sub(int argc, char **argv, struct opt *opts, const char **pos, int npos,
+		     int *got_pos, int *json)
+{
+	*got_pos = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		struct opt *o = NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+			return 1;
+		if (strcmp(a, "--json") == 0) {
+			*json = 1;
+			continue;
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			if (*got_pos >= npos)
+				return usage_error("unexpected argument '%s'", a);
+			pos[(*got_pos)++] = a;
+			continue;
+		}
+		for (struct opt *p = opts; p && p->name; p++)
+			if (strcmp(p->name, a + 2) == 0)
+				o = p;
+		if (!o)
+			return usage_error("unknown option '%s'", a);
+		if (o->flag) {
+			*o->flag = 1;
+			continue;
+		}
+		if (i + 1 >= argc)
+			return usage_error("option '%s' needs a value", a);
+		*o->value = argv[++i];
+	}
+	return 0;
+}
+
+static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
+{
+	const char *dir = NULL, *err;
+	struct opt opts[] = { { "dir", &dir, NULL }, { NULL, NULL, NULL } };
+	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl migrate [--dir DIR]\n\n"
+		       "Applies the numbered SQL files of DIR (default: [database] migrations_dir,\n"
+		       "else " PKGDATADIR "/sql) that are not yet recorded in schema_migrations.\n"
+		       "Safe to run again: applied files are skipped.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (!dir)
+		dir = cfg_get(ctl->cfg, "database", "migrations_dir", PKGDATADIR "/sql");
+	if (open_db(ctl) < 0)
+		return 1;
+	if (migrate_run(ctl->db, dir, ctl->json, &n, &err) < 0) {
+		log_error("migrate: %s", err);
+		return 1;
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "applied", json_object_new_int(n));
+		print_json(o);
+		json_object_put(o);
+	} else if (n == 0) {
+		printf("schema is up to date\n");
+	}
+	return 0;
+}
+
+static int cmd_client_create(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"INSERT INTO clients (id, name, plan, webhook_secret, created_at) VALUES (?, ?, ?, ?, ?)";
+	const char *name = NULL, *plan_name = NULL;
+	struct opt opts[] = { { "name", &name, NULL }, { "plan", &plan_name, NULL },
+			      { NULL, NULL, NULL } };
+	unsigned char raw[32];
+	char secret[64], b64[48], id[37];
+	enum plan plan;
+	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl client create --name NAME --plan PLAN [--json]\n\n"
+		       "Creates a client (an account that owns cases and keys). PLAN is SANDBOX,\n"
+		       "PAYG, BASE_PRO or UNLIMITED. Prints the client id and its webhook signing\n"
+		       "secret (whsec_...); the secret is shown only here.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (!name || !*name || strlen(name) > 255 || strpbrk(name, "\r\n"))
+		return usage_error("--name is required (1-255 characters, one line)");
+	if (!plan_name || plans_parse(plan_name, &plan) < 0)
+		return usage_error("--plan must be SANDBOX, PAYG, BASE_PRO or UNLIMITED");
+	util_random_bytes(raw, sizeof raw);
+	util_base64(raw, sizeof raw, b64);
+	snprintf(secret, sizeof secret, "whsec_%s", b64);
+	util_uuid_v4(id);
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg args[] = { DB_STR(id), DB_STR(name), DB_STR(plans_name(plan)),
+					 DB_STR(secret), DB_INT(util_now_ms()) };
+
+		if (db_query(ctl->db, sql, args, 5, NULL) < 0) {
+			log_error("client create: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "clientId", json_object_new_string(id));
+		json_object_object_add(o, "name", json_object_new_string(name));
+		json_object_object_add(o, "plan", json_object_new_string(plans_name(plan)));
+		json_object_object_add(o, "webhookSecret", json_object_new_string(secret));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("client id:      %s\nname:           %s\nplan:           %s\n"
+		       "webhook secret: %s\n\nThe webhook secret is shown only now: store it where "
+		       "the client's webhook receiver can read it.\n",
+		       id, name, plans_name(plan), secret);
+	}
+	return 0;
+}
+
+static int cmd_client_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"SELECT c.id, c.name, c.plan, c.created_at,"
+		" (SELECT COUNT(*) FROM api_keys k WHERE k.client_id = c.id AND k.active = 1)"
+		" FROM clients c ORDER BY c.created_at, c.id";
+	struct db_res *res = NULL;
+	json_object *arr;
+	int n, r = parse_sub(argc, argv, NULL, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl client list [--json]\n\nLists every client.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (open_db(ctl) < 0)
+		return 1;
+	if (db_query(ctl->db, sql, NULL, 0, &res) < 0) {
+		log_error("client list: %s", db_error(ctl->db));
+		return 1;
+	}
+	arr = json_object_new_array();
+	if (!ctl->json)
+		printf("%-36s  %-10s  %-4s  %s\n", "CLIENT ID", "PLAN", "KEYS", "NAME");
+	for (size_t i = 0; i < db_res_rows(res); i++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "clientId", json_object_new_string(db_res_get(res, i, 0)));
+		json_object_object_add(o, "name", json_object_new_string(db_res_get(res, i, 1)));
+		json_object_object_add(o, "plan", json_object_new_string(db_res_get(res, i, 2)));
+		json_object_object_add(o, "createdAt", json_object_new_int64(db_res_int(res, i, 3)));
+		json_object_object_add(o, "activeKeys", json_object_new_int64(db_res_int(res, i, 4)));
+		json_object_array_add(arr, o);
+		if (!ctl->json)
+			printf("%-36s  %-10s  %-4lld  %s\n", db_res_get(res, i, 0),
+			       db_res_get(res, i, 2), (long long)db_res_int(res, i, 4),
+			       db_res_get(res, i, 1));
+	}
+	if (ctl->json)
+		print_json(arr);
+	json_object_put(arr);
+	db_res_free(&res);
+	return 0;
+}
+
+static int cmd_key_create(struct ctl *ctl, int argc, char **argv)
+{
+	static const char exists[] = "SELECT 1 FROM clients WHERE id = ?";
+	static const char sql[] =
+		"INSERT INTO api_keys (id, client_id, key_hash, key_prefix, active, created_at)"
+		" VALUES (?, ?, ?, ?, 1, ?)";
+	const char *client = NULL;
+	struct opt opts[] = { { "client", &client, NULL }, { NULL, NULL, NULL } };
+	struct db_res *res = NULL;
+	unsigned char raw[32], hash[32];
+	char key[64], b64[48], id[37], prefix[13];
+	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl key create --client CLIENT_ID [--json]\n\n"
+		       "Creates an API key for the client and prints it (ofk_...). Only its SHA-256\n"
+		       "is stored: the key is shown only here.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (!client || !util_uuid_valid(client))
+		return usage_error("--client CLIENT_ID is required (a client id from 'client list')");
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg a[] = { DB_STR(client) };
+
+		if (db_query(ctl->db, exists, a, 1, &res) < 0) {
+			log_error("key create: %s", db_error(ctl->db));
+			return 1;
+		}
+		if (db_res_rows(res) == 0) {
+			db_res_free(&res);
+			log_error("key create: no client %s", client);
+			return EXIT_NOT_FOUND;
+		}
+		db_res_free(&res);
+	}
+	util_random_bytes(raw, sizeof raw);
+	util_base64url(raw, sizeof raw, b64);
+	snprintf(key, sizeof key, KEY_PREFIX "%s", b64);
+	memcpy(prefix, key, sizeof prefix - 1);
+	prefix[sizeof prefix - 1] = '\0';
+	util_sha256(key, strlen(key), hash);
+	util_uuid_v4(id);
+	{
+		struct db_arg args[] = { DB_STR(id), DB_STR(client), DB_BLOB(hash, sizeof hash),
+					 DB_STR(prefix), DB_INT(util_now_ms()) };
+
+		if (db_query(ctl->db, sql, args, 5, NULL) < 0) {
+			log_error("key create: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "keyId", json_object_new_string(id));
+		json_object_object_add(o, "clientId", json_object_new_string(client));
+		json_object_object_add(o, "key", json_object_new_string(key));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("key id: %s\nclient: %s\nkey:    %s\n\nThe key is shown only now; send it "
+		       "in the x-api-key header.\n", id, client, key);
+	}
+	explicit_bzero(key, sizeof key);
+	return 0;
+}
+
+static int cmd_key_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"SELECT id, client_id, key_prefix, active, created_at, deactivated_at FROM api_keys"
+		" WHERE (? IS NULL OR client_id = ?) ORDER BY created_at, id";
+	const char *client = NULL;
+	struct opt opts[] = { { "client", &client, NULL }, { NULL, NULL, NULL } };
+	struct db_res *res = NULL;
+	json_object *arr;
+	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl key list [--client CLIENT_ID] [--json]\n\n"
+		       "Lists API keys by id and prefix (the keys themselves are not stored).\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg args[] = { DB_STR(client), DB_STR(client) };
+
+		if (db_query(ctl->db, sql, args, 2, &res) < 0) {
+			log_error("key list: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	arr = json_object_new_array();
+	if (!ctl->json)
+		printf("%-36s  %-36s  %-12s  %s\n", "KEY ID", "CLIENT ID", "PREFIX", "STATE");
+	for (size_t i = 0; i < db_res_rows(res); i++) {
+		json_object *o = json_object_new_object();
+		int active = db_res_int(res, i, 3) == 1;
+
+		json_object_object_add(o, "keyId", json_object_new_string(db_res_get(res, i, 0)));
+		json_object_object_add(o, "clientId", json_object_new_string(db_res_get(res, i, 1)));
+		json_object_object_add(o, "prefix", json_object_new_string(db_res_get(res, i, 2)));
+		json_object_object_add(o, "active", json_object_new_boolean(active));
+		json_object_object_add(o, "createdAt", json_object_new_int64(db_res_int(res, i, 4)));
+		json_object_object_add(o, "deactivatedAt",
+				       db_res_get(res, i, 5) ? json_object_new_int64(db_res_int(res, i, 5))
+							     : NULL);
+		json_object_array_add(arr, o);
+		if (!ctl->json)
+			printf("%-36s  %-36s  %-12s  %s\n", db_res_get(res, i, 0),
+			       db_res_get(res, i, 1), db_res_get(res, i, 2),
+			       active ? "active" : "inactive");
+	}
+	if (ctl->json)
+		print_json(arr);
+	json_object_put(arr);
+	db_res_free(&res);
+	return 0;
+}
+
+static int cmd_key_deactivate(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"UPDATE api_keys SET active = 0, deactivated_at = COALESCE(deactivated_at, ?) WHERE id = ?";
+	static const char exists[] = "SELECT active FROM api_keys WHERE id = ?";
+	const char *pos[1] = { NULL };
+	struct db_res *res = NULL;
+	int n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl key deactivate KEY_ID [--json]\n\n"
+		       "Makes the key inactive: requests with it get 403 FORBIDDEN from then on.\n"
+		       "The client's cases and other keys are not affected.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1 || !util_uuid_valid(pos[0]))
+		return usage_error("key deactivate needs a KEY_ID (from 'key list')");
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg a[] = { DB_STR(pos[0]) };
+		struct db_arg args[] = { DB_INT(util_now_ms()), DB_STR(pos[0]) };
+
+		if (db_query(ctl->db, exists, a, 1, &res) < 0 ||
+		    (db_res_rows(res) == 1 && db_query(ctl->db, sql, args, 2, NULL) < 0)) {
+			db_res_free(&res);
+			log_error("key deactivate: %s", db_error(ctl->db));
+			return 1;
+		}
+		if (db_res_rows(res) == 0) {
+			db_res_free(&res);
+			log_error("key deactivate: no key %s", pos[0]);
+			return EXIT_NOT_FOUND;
+		}
+		db_res_free(&res);
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "keyId", json_object_new_string(pos[0]));
+		json_object_object_add(o, "active", json_object_new_boolean(0));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("key %s is inactive\n", pos[0]);
+	}
+	return 0;
+}
+
+static void print_case_human(json_object *c)
+{
+	json_object *v;
+
+	json_object_object_foreach(c, key, val)
+	{
+		if (strcmp(key, "conversationThread") == 0)
+			continue;
+		if (val && (json_object_is_type(val, json_type_object) ||
+			    json_object_is_type(val, json_type_array)))
+			printf("%-20s %s\n", key,
+			       json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN |
+									JSON_C_TO_STRING_NOSLASHESCAPE));
+		else
+			printf("%-20s %s\n", key, val ? json_object_get_string(val) : "null");
+	}
+	if (json_object_object_get_ex(c, "conversationThread", &v))
+		printf("\n%s\n", json_object_get_string(v));
+}
+
+static int cmd_case_show(struct ctl *ctl, int argc, char **argv)
+{
+	const char *pos[1] = { NULL };
+	int transcript = 0;
+	struct opt opts[] = { { "transcript", NULL, &transcript }, { NULL, NULL, NULL } };
+	json_object *c = NULL;
+	char owner[37];
+	int n, found, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl case show CASE_ID [--transcript] [--json]\n\n"
+		       "Shows a case as GET /cases/{id} does, plus its client id and webhook URL;\n"
+		       "--transcript adds the conversation.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("case show needs a CASE_ID");
+	if (!util_uuid_valid(pos[0])) {
+		log_error("no case %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	if (open_db(ctl) < 0)
+		return 1;
+	found = caseview_get(ctl->db, pos[0],
+			     CASEVIEW_INTERNAL | (transcript ? CASEVIEW_TRANSCRIPT : 0), &c, owner);
+	if (found < 0)
+		return 1;
+	if (found == 0) {
+		log_error("no case %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	if (ctl->json)
+		print_json(c);
+	else
+		print_case_human(c);
+	json_object_put(c);
+	return 0;
+}
+
+static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"SELECT id FROM cases WHERE (? IS NULL OR client_id = ?) AND (? IS NULL OR status = ?)"
+		" ORDER BY updated_at DESC, id DESC LIMIT ?";
+	const char *client = NULL, *status = NULL, *limit_s = NULL;
+	struct opt opts[] = { { "client", &client, NULL }, { "status", &status, NULL },
+			      { "limit", &limit_s, NULL }, { NULL, NULL, NULL } };
+	struct db_res *res = NULL;
+	json_object *arr;
+	int64_t limit = 50;
+	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl case list [--client ID] [--status STATUS] [--limit N] [--json]\n\n"
+		       "Lists cases, most recently updated first (default limit 50, at most 10000).\n"
+		       "STATUS: CREATED, RUNNING, INPUT_NEEDED, COMPLETED or FAILED.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (limit_s && (util_parse_int64(limit_s, &limit) < 0 || limit < 1 || limit > 10000))
+		return usage_error("--limit must be from 1 to 10000");
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg args[] = { DB_STR(client), DB_STR(client), DB_STR(status),
+					 DB_STR(status), DB_INT(limit) };
+
+		if (db_query(ctl->db, sql, args, 5, &res) < 0) {
+			log_error("case list: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	arr = json_object_new_array();
+	if (!ctl->json)
+		printf("%-36s  %-12s  %-8s  %-24s  %s\n", "CASE ID", "STATUS", "ATTEMPTS",
+		       "UPDATED", "COUNTERPARTY");
+	for (size_t i = 0; i < db_res_rows(res); i++) {
+		json_object *c = NULL, *v;
+		char owner[37], when[32];
+
+		if (caseview_get(ctl->db, db_res_get(res, i, 0), CASEVIEW_INTERNAL, &c, owner) != 1)
+			continue;
+		if (ctl->json) {
+			json_object_array_add(arr, c);
+			continue;
+		}
+		json_object_object_get_ex(c, "updatedAt", &v);
+		util_iso8601_ms(json_object_get_int64(v), when);
+		{
+			json_object *st, *at, *cp, *addr = NULL;
+
+			json_object_object_get_ex(c, "status", &st);
+			json_object_object_get_ex(c, "attemptCount", &at);
+			json_object_object_get_ex(c, "counterparty", &cp);
+			if (cp)
+				json_object_object_get_ex(cp, "address", &addr);
+			printf("%-36s  %-12s  %-8d  %-24s  %s\n", db_res_get(res, i, 0),
+			       json_object_get_string(st), json_object_get_int(at), when,
+			       addr ? json_object_get_string(addr) : "");
+		}
+		json_object_put(c);
+	}
+	if (ctl->json)
+		print_json(arr);
+	json_object_put(arr);
+	db_res_free(&res);
+	return 0;
+}
+
+struct command {
+	const char *group, *verb;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "migrate", NULL, cmd_migrate },
+	{ "client", "create", cmd_client_create },
+	{ "client", "list", cmd_client_list },
+	{ "key", "create", cmd_key_create },
+	{ "key", "list", cmd_key_list },
+	{ "key", "deactivate", cmd_key_deactivate },
+	{ "case", "show", cmd_case_show },
+	{ "case", "list", cmd_case_list },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl = { 0 };
+	const char *config_path = NULL, *err;
+	const struct command *cmd = NULL;
+	int c, rc = 1, known_group = 0;
+
+	log_init("offloadctl");
+	/* '+': stop at the first non-option, which is the command. */
+	while ((c = getopt_long(argc, argv, "+c:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'j':
+			ctl.json = 1;
+			break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			fputs(main_usage, stdout);
+			return 0;
+		case 'V':
+			printf("offloadctl %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			fputs(main_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(main_usage, stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(commands[i].group, argv[optind]) != 0)
+			continue;
+		known_group = 1;
+		if (!commands[i].verb ||
+		    (optind + 1 < argc && strcmp(commands[i].verb, argv[optind + 1]) == 0)) {
+			cmd = &commands[i];
+			break;
+		}
+	}
+	if (!cmd) {
+		if (known_group && optind + 1 < argc &&
+		    (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0)) {
+			fputs(main_usage, stdout);
+			return 0;
+		}
+		return usage_error(known_group ? "unknown or missing subcommand for '%s'"
+					       : "unknown command '%s'",
+				   argv[optind]);
+	}
+	optind += cmd->verb ? 2 : 1;
+	ctl.cfg = cfg_load(config_path, &err);
+	if (!ctl.cfg) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (db_library_init() < 0) {
+		log_error("MariaDB client library initialisation failed");
+		goto out;
+	}
+	rc = cmd->run(&ctl, argc - optind, argv + optind);
+	db_close(&ctl.db);
+	db_library_end();
+out:
+	cfg_free(&ctl.cfg);
+	return rc;
+}

@@ -1,0 +1,583 @@
+/* db.c: MariaDB access through prepared statements cached per connection. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "store/db.h"
+
+#define DB_MAX_STMTS 96
+#define DB_MAX_PARAMS 48
+#define DB_FIRST_BUF 256
+
+struct db_stmt_cache {
+	const char *sql; /* the caller's literal: compared by address, then by text */
+	MYSQL_STMT *stmt;
+};
+
+struct db {
+	MYSQL *mysql;
+	char *host, *user, *password, *name, *socket;
+	unsigned port;
+	unsigned connect_timeout;
+	struct db_stmt_cache stmts[DB_MAX_STMTS];
+	size_t n_stmts;
+	int in_tx;
+	int ever_connected;
+	int broken; /* the connection was lost inside a transaction; reconnect at the next begin */
+	unsigned last_errno;
+	char last_error[512];
+	int64_t affected, insert_id;
+};
+
+struct db_res {
+	size_t rows, cols, cap;
+	char **cells;   /* rows*cols, NULL for SQL NULL */
+	size_t *lens;
+};
+
+static char open_error[2048];
+
+int db_library_init(void)
+{
+	return mysql_library_init(0, NULL, NULL) == 0 ? 0 : -1;
+}
+
+void db_library_end(void)
+{
+	mysql_library_end();
+}
+
+static void set_error(struct db *db, unsigned no, const char *text)
+{
+	db->last_errno = no;
+	snprintf(db->last_error, sizeof db->last_error, "%s", text ? text : "unknown error");
+}
+
+static void drop_statements(struct db *db)
+{
+	for (size_t i = 0; i < db->n_stmts; i++)
+		if (db->stmts[i].stmt)
+			mysql_stmt_close(db->stmts[i].stmt);
+	db->n_stmts = 0;
+}
+
+static void disconnect(struct db *db)
+{
+	drop_statements(db);
+	if (db->mysql)
+		mysql_close(db->mysql);
+	db->mysql = NULL;
+	db->in_tx = 0;
+	db->broken = 0;
+}
+
+static int connect_db(struct db *db)
+{
+	MYSQL *m = mysql_init(NULL);
+	my_bool off = 0;
+
+	if (!m) {
+		set_error(db, CR_OUT_OF_MEMORY, "mysql_init failed");
+		return -1;
+	}
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &db->connect_timeout);
+	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(m, MYSQL_INIT_COMMAND,
+		      "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+	mysql_options(m, MYSQL_INIT_COMMAND,
+		      "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'");
+	mysql_options(m, MYSQL_INIT_COMMAND, "SET SESSION time_zone = '+00:00'");
+	if (!mysql_real_connect(m, db->socket ? NULL : db->host, db->user, db->password,
+				db->name, db->port, db->socket, 0)) {
+		set_error(db, mysql_errno(m), mysql_error(m));
+		mysql_close(m);
+		return -1;
+	}
+	db->mysql = m;
+	db->ever_connected = 1;
+	return 0;
+}
+
+static struct db *db_create(struct cfg *cfg, int connect, const char **error_r)
+{
+	struct db *db = xcalloc(1, sizeof *db);
+	const char *socket;
+	const char *err;
+	int64_t port, timeout;
+
+	if (cfg_get_int(cfg, "database", "port", 3306, 1, 65535, &port, &err) < 0 ||
+	    cfg_get_int(cfg, "database", "connect_timeout_s", 5, 1, 300, &timeout, &err) < 0 ||
+	    cfg_get_secret(cfg, "database", "password", &db->password, &err) < 0) {
+		snprintf(open_error, sizeof open_error, "%s", err);
+		*error_r = open_error;
+		db_close(&db);
+		return NULL;
+	}
+	db->port = (unsigned)port;
+	db->connect_timeout = (unsigned)timeout;
+	db->host = xstrdup(cfg_get(cfg, "database", "host", "localhost"));
+	db->user = xstrdup(cfg_get(cfg, "database", "user", "offload"));
+	db->name = xstrdup(cfg_get(cfg, "database", "name", "offload"));
+	socket = cfg_get(cfg, "database", "socket", "");
+	db->socket = *socket ? xstrdup(socket) : NULL;
+	if (connect && connect_db(db) < 0) {
+		snprintf(open_error, sizeof open_error, "cannot connect to MariaDB %s as %s: %s",
+			 db->socket ? db->socket : db->host, db->user, db->last_error);
+		*error_r = open_error;
+		db_close(&db);
+		return NULL;
+	}
+	return db;
+}
+
+struct db *db_open(struct cfg *cfg, const char **error_r)
+{
+	return db_create(cfg, 1, error_r);
+}
+
+struct db *db_new(struct cfg *cfg, const char **error_r)
+{
+	return db_create(cfg, 0, error_r);
+}
+
+void db_close(struct db **dbp)
+{
+	struct db *db = *dbp;
+
+	if (!db)
+		return;
+	disconnect(db);
+	free(db->host);
+	free(db->user);
+	if (db->password) {
+		explicit_bzero(db->password, strlen(db->password));
+		free(db->password);
+	}
+	free(db->name);
+	free(db->socket);
+	free(db);
+	*dbp = NULL;
+}
+
+static int is_connection_error(unsigned no)
+{
+	switch (no) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_LOST_EXTENDED:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int db_error_is_connection(const struct db *db)
+{
+	return is_connection_error(db->last_errno);
+}
+
+static int ensure_connected(struct db *db)
+{
+	int first = !db->ever_connected;
+
+	if (db->mysql && !db->broken)
+		return 0;
+	disconnect(db);
+	if (connect_db(db) < 0) {
+		log_warn("MariaDB connection failed: %s", db->last_error);
+		return -1;
+	}
+	if (!first)
+		log_info("reconnected to MariaDB");
+	return 0;
+}
+
+static MYSQL_STMT *get_stmt(struct db *db, const char *sql)
+{
+	MYSQL_STMT *stmt;
+
+	for (size_t i = 0; i < db->n_stmts; i++)
+		if (db->stmts[i].sql == sql)
+			return db->stmts[i].stmt;
+	stmt = mysql_stmt_init(db->mysql);
+	if (!stmt) {
+		set_error(db, mysql_errno(db->mysql), mysql_error(db->mysql));
+		return NULL;
+	}
+	if (mysql_stmt_prepare(stmt, sql, strlen(sql)) != 0) {
+		set_error(db, mysql_stmt_errno(stmt), mysql_stmt_error(stmt));
+		mysql_stmt_close(stmt);
+		return NULL;
+	}
+	if (db->n_stmts == DB_MAX_STMTS) {
+		/* More distinct statements than expected: forget the oldest. */
+		mysql_stmt_close(db->stmts[0].stmt);
+		memmove(&db->stmts[0], &db->stmts[1], (DB_MAX_STMTS - 1) * sizeof db->stmts[0]);
+		db->n_stmts--;
+	}
+	db->stmts[db->n_stmts].sql = sql;
+	db->stmts[db->n_stmts].stmt = stmt;
+	db->n_stmts++;
+	return stmt;
+}
+
+static void forget_stmt(struct db *db, const char *sql)
+{
+	for (size_t i = 0; i < db->n_stmts; i++) {
+		if (db->stmts[i].sql == sql) {
+			mysql_stmt_close(db->stmts[i].stmt);
+			memmove(&db->stmts[i], &db->stmts[i + 1],
+				(db->n_stmts - i - 1) * sizeof db->stmts[0]);
+			db->n_stmts--;
+			return;
+		}
+	}
+}
+
+static void res_add_row(struct db_res *res)
+{
+	if (res->rows == res->cap) {
+		res->cap = res->cap ? res->cap * 2 : 8;
+		res->cells = xrealloc(res->cells, res->cap * res->cols * sizeof *res->cells);
+		res->lens = xrealloc(res->lens, res->cap * res->cols * sizeof *res->lens);
+	}
+	res->rows++;
+}
+
+static int stmt_error(struct db *db, MYSQL_STMT *stmt)
+{
+	set_error(db, mysql_stmt_errno(stmt), mysql_stmt_error(stmt));
+	return -1;
+}
+
+/* One attempt: 0 ok, -1 error (db->last_errno says which). */
+static int run_once(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
+		    struct db_res **res_r)
+{
+	MYSQL_BIND params[DB_MAX_PARAMS];
+	MYSQL_BIND *binds = NULL;
+	MYSQL_RES *meta = NULL;
+	struct db_res *res = NULL;
+	unsigned long *lengths = NULL;
+	my_bool *nulls = NULL;
+	char **bufs = NULL;
+	MYSQL_STMT *stmt;
+	size_t ncols = 0;
+	int rc = -1;
+
+	if (ensure_connected(db) < 0)
+		return -1;
+	stmt = get_stmt(db, sql);
+	if (!stmt)
+		return -1;
+	if (nargs > DB_MAX_PARAMS || mysql_stmt_param_count(stmt) != nargs) {
+		set_error(db, CR_PARAMS_NOT_BOUND, "parameter count mismatch");
+		log_error("statement parameter count mismatch: %s", sql);
+		return -1;
+	}
+	memset(params, 0, sizeof params);
+	for (size_t i = 0; i < nargs; i++) {
+		switch (args[i].type) {
+		case DB_ARG_NULL:
+			params[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case DB_ARG_INT:
+			params[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			params[i].buffer = (void *)&args[i].i;
+			break;
+		case DB_ARG_STR:
+		case DB_ARG_BLOB:
+			params[i].buffer_type =
+				args[i].type == DB_ARG_STR ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+			params[i].buffer = (void *)(args[i].s ? args[i].s : "");
+			params[i].buffer_length = (unsigned long)args[i].len;
+			break;
+		}
+	}
+	if (nargs && mysql_stmt_bind_param(stmt, params) != 0)
+		return stmt_error(db, stmt);
+	if (mysql_stmt_execute(stmt) != 0)
+		return stmt_error(db, stmt);
+	db->affected = (int64_t)mysql_stmt_affected_rows(stmt);
+	db->insert_id = (int64_t)mysql_stmt_insert_id(stmt);
+
+	meta = mysql_stmt_result_metadata(stmt);
+	if (!meta) {
+		rc = 0;
+		goto out;
+	}
+	ncols = mysql_num_fields(meta);
+	binds = xcalloc(ncols, sizeof *binds);
+	lengths = xcalloc(ncols, sizeof *lengths);
+	nulls = xcalloc(ncols, sizeof *nulls);
+	bufs = xcalloc(ncols, sizeof *bufs);
+	for (size_t c = 0; c < ncols; c++) {
+		bufs[c] = xmalloc(DB_FIRST_BUF);
+		binds[c].buffer_type = MYSQL_TYPE_STRING;
+		binds[c].buffer = bufs[c];
+		binds[c].buffer_length = DB_FIRST_BUF;
+		binds[c].length = &lengths[c];
+		binds[c].is_null = &nulls[c];
+	}
+	if (mysql_stmt_bind_result(stmt, binds) != 0) {
+		stmt_error(db, stmt);
+		goto out;
+	}
+	res = xcalloc(1, sizeof *res);
+	res->cols = ncols;
+	for (;;) {
+		int f = mysql_stmt_fetch(stmt);
+		size_t base;
+
+		if (f == MYSQL_NO_DATA)
+			break;
+		if (f == 1) {
+			stmt_error(db, stmt);
+			goto out;
+		}
+		res_add_row(res);
+		base = (res->rows - 1) * ncols;
+		for (size_t c = 0; c < ncols; c++) {
+			char *cell;
+
+			if (nulls[c]) {
+				res->cells[base + c] = NULL;
+				res->lens[base + c] = 0;
+				continue;
+			}
+			cell = xmalloc(lengths[c] + 1);
+			if (lengths[c] > DB_FIRST_BUF) {
+				MYSQL_BIND one;
+
+				memset(&one, 0, sizeof one);
+				one.buffer_type = MYSQL_TYPE_STRING;
+				one.buffer = cell;
+				one.buffer_length = lengths[c];
+				if (mysql_stmt_fetch_column(stmt, &one, (unsigned)c, 0) != 0) {
+					free(cell);
+					res->cells[base + c] = NULL;
+					res->lens[base + c] = 0;
+					for (size_t k = c + 1; k < ncols; k++) {
+						res->cells[base + k] = NULL;
+						res->lens[base + k] = 0;
+					}
+					stmt_error(db, stmt);
+					goto out;
+				}
+			} else {
+				memcpy(cell, bufs[c], lengths[c]);
+			}
+			cell[lengths[c]] = '\0';
+			res->cells[base + c] = cell;
+			res->lens[base + c] = lengths[c];
+		}
+	}
+	rc = 0;
+out:
+	if (meta) {
+		mysql_free_result(meta);
+		mysql_stmt_free_result(stmt);
+	}
+	for (size_t c = 0; bufs && c < ncols; c++)
+		free(bufs[c]);
+	free(bufs);
+	free(binds);
+	free(lengths);
+	free(nulls);
+	if (rc == 0 && res_r)
+		*res_r = res;
+	else
+		db_res_free(&res);
+	return rc;
+}
+
+int db_query(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
+	     struct db_res **res_r)
+{
+	if (res_r)
+		*res_r = NULL;
+	if (db->broken) {
+		set_error(db, CR_SERVER_LOST, "connection lost inside a transaction");
+		return -1;
+	}
+	if (run_once(db, sql, args, nargs, res_r) == 0)
+		return 0;
+	/* The server restarted or forgot the statement: outside a transaction, redo it once
+	 * on a fresh connection. Inside one, the transaction is lost and the caller must fail. */
+	if (db->last_errno == ER_UNKNOWN_STMT_HANDLER || db->last_errno == ER_NEED_REPREPARE) {
+		forget_stmt(db, sql);
+		if (!db->in_tx)
+			return run_once(db, sql, args, nargs, res_r);
+		return -1;
+	}
+	if (is_connection_error(db->last_errno)) {
+		if (db->in_tx) {
+			db->broken = 1;
+			return -1;
+		}
+		unsigned no = db->last_errno;
+		char text[sizeof db->last_error];
+
+		memcpy(text, db->last_error, sizeof text);
+		disconnect(db);
+		if (run_once(db, sql, args, nargs, res_r) == 0)
+			return 0;
+		if (!db->mysql)
+			set_error(db, no, text);
+	}
+	return -1;
+}
+
+int db_exec_text(struct db *db, const char *sql, size_t len)
+{
+	MYSQL_RES *r;
+
+	if (ensure_connected(db) < 0)
+		return -1;
+	if (mysql_real_query(db->mysql, sql, (unsigned long)len) != 0) {
+		set_error(db, mysql_errno(db->mysql), mysql_error(db->mysql));
+		if (is_connection_error(db->last_errno)) {
+			if (db->in_tx)
+				db->broken = 1;
+			else
+				disconnect(db);
+		}
+		return -1;
+	}
+	r = mysql_store_result(db->mysql);
+	if (r)
+		mysql_free_result(r);
+	db->affected = (int64_t)mysql_affected_rows(db->mysql);
+	return 0;
+}
+
+int64_t db_affected_rows(const struct db *db)
+{
+	return db->affected;
+}
+
+int64_t db_insert_id(const struct db *db)
+{
+	return db->insert_id;
+}
+
+int db_begin(struct db *db)
+{
+	static const char sql[] = "START TRANSACTION";
+
+	if (db->broken)
+		disconnect(db);
+	if (db->in_tx) {
+		log_error("db_begin inside a transaction");
+		db_rollback(db);
+	}
+	/* Not yet in a transaction: a lost connection is retried once here. */
+	if (db_exec_text(db, sql, sizeof sql - 1) < 0) {
+		if (!is_connection_error(db->last_errno) || db_exec_text(db, sql, sizeof sql - 1) < 0)
+			return -1;
+	}
+	db->in_tx = 1;
+	return 0;
+}
+
+int db_commit(struct db *db)
+{
+	int rc;
+
+	if (db->broken) {
+		db->in_tx = 0;
+		set_error(db, CR_SERVER_LOST, "connection lost inside a transaction");
+		return -1;
+	}
+	rc = db_exec_text(db, "COMMIT", 6);
+	db->in_tx = 0;
+	return rc;
+}
+
+void db_rollback(struct db *db)
+{
+	if (!db->in_tx)
+		return;
+	if (!db->broken && db->mysql && mysql_real_query(db->mysql, "ROLLBACK", 8) != 0)
+		disconnect(db);
+	db->in_tx = 0;
+}
+
+const char *db_error(const struct db *db)
+{
+	return db->last_error;
+}
+
+unsigned db_errno(const struct db *db)
+{
+	return db->last_errno;
+}
+
+int db_ping(struct db *db)
+{
+	static const char sql[] = "SELECT 1";
+	struct db_res *res = NULL;
+	int rc = db_query(db, sql, NULL, 0, &res);
+
+	db_res_free(&res);
+	return rc;
+}
+
+size_t db_res_rows(const struct db_res *res)
+{
+	return res ? res->rows : 0;
+}
+
+size_t db_res_cols(const struct db_res *res)
+{
+	return res ? res->cols : 0;
+}
+
+const char *db_res_get(const struct db_res *res, size_t row, size_t col)
+{
+	if (!res || row >= res->rows || col >= res->cols)
+		return NULL;
+	return res->cells[row * res->cols + col];
+}
+
+size_t db_res_len(const struct db_res *res, size_t row, size_t col)
+{
+	if (!res || row >= res->rows || col >= res->cols)
+		return 0;
+	return res->lens[row * res->cols + col];
+}
+
+int64_t db_res_int(const struct db_res *res, size_t row, size_t col)
+{
+	const char *v = db_res_get(res, row, col);
+
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+void db_res_free(struct db_res **resp)
+{
+	struct db_res *res = *resp;
+
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->rows * res->cols; i++)
+		free(res->cells[i]);
+	free(res->cells);
+	free(res->lens);
+	free(res);
+	*resp = NULL;
+}
