@@ -38,11 +38,17 @@ static void send_json(struct http_request *r, int status, const char *extra_head
 	const char *text = json_object_to_json_string_length(
 		envelope, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-	FCGX_FPrintF(r->t->req.out,
-		     "Status: %d %s\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-		     status, reason(status), len, extra_headers ? extra_headers : "");
+	struct buf head;
+
+	/* libfcgi's own printf lacks %zu and friends: format here, then write bytes. */
+	buf_init(&head, 16384);
+	buf_printf(&head,
+		   "Status: %d %s\r\nContent-Type: application/json\r\n"
+		   "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+		   status, reason(status), len, extra_headers ? extra_headers : "");
+	FCGX_PutStr(head.data, (int)head.len, r->t->req.out);
 	FCGX_PutStr(text, (int)len, r->t->req.out);
+	buf_free(&head);
 	r->replied = 1;
 	r->status = status;
 }
@@ -99,7 +105,12 @@ void http_reply_internal(struct http_request *r, const char *what)
 
 void http_reply_headers(struct http_request *r, int status, const char *headers)
 {
-	FCGX_FPrintF(r->t->req.out, "Status: %d %s\r\n%s\r\n", status, reason(status), headers);
+	struct buf head;
+
+	buf_init(&head, 16384);
+	buf_printf(&head, "Status: %d %s\r\n%s\r\n", status, reason(status), headers);
+	FCGX_PutStr(head.data, (int)head.len, r->t->req.out);
+	buf_free(&head);
 	r->replied = 1;
 	r->status = status;
 }
