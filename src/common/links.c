@@ -27,7 +27,8 @@ enum links_check links_verify(const void *key, size_t key_len, const char *attac
 
 	if (!expires || !sig || strlen(attachment_id) > 64)
 		return LINKS_BAD;
-	if (util_parse_int64(expires, &exp) < 0 || exp < 0)
+	/* Only the canonical spelling we mint: "0200" is not "200". */
+	if (util_parse_int64(expires, &exp) < 0 || exp < 0 || (expires[0] == '0' && expires[1]))
 		return LINKS_BAD;
 	if (strlen(sig) != LINKS_SIG_SIZE - 1)
 		return LINKS_BAD;
