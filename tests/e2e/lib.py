@@ -1,0 +1,416 @@
+"""lib.py: helpers for the end-to-end tests (HTTP through nginx, SQL, offloadctl).
+
+Standard library only. Every request goes to OFFLOAD_BASE_URL, which must be a loopback
+address; the helpers refuse anything else.
+"""
+import base64
+import calendar
+import configparser
+import hashlib
+import hmac
+import http.client as httpclient
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+import uuid
+
+UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+ISO_MS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+SENTINEL = 253402300799999
+HTTP_TIMEOUT = 20.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+class Env:
+    """The stack's environment, read once."""
+
+    def __init__(self):
+        def need(name):
+            v = os.environ.get(name)
+            if not v:
+                raise RuntimeError("environment variable %s is not set (source the stack's env file)" % name)
+            return v
+
+        self.base_url = need("OFFLOAD_BASE_URL").rstrip("/")
+        u = urllib.parse.urlsplit(self.base_url)
+        if u.scheme != "http" or u.hostname not in LOOPBACK_HOSTS:
+            raise RuntimeError("OFFLOAD_BASE_URL must be http on loopback, got %r" % self.base_url)
+        self.host = u.hostname
+        self.port = u.port or 80
+        self.prefix = u.path or ""
+        self.api_key = need("OFFLOAD_API_KEY")
+        self.api_key_id = os.environ.get("OFFLOAD_API_KEY_ID", "")
+        self.client_id = need("OFFLOAD_CLIENT_ID")
+        self.config = need("OFFLOAD_CONFIG")
+        self.bin = need("OFFLOAD_BIN")
+        self.src = os.environ.get("OFFLOAD_SRC", "")
+        self.stack_dir = os.environ.get("OFFLOAD_STACK_DIR", "")
+        self.db_socket = need("OFFLOAD_DB_SOCKET")
+        self.db_name = os.environ.get("OFFLOAD_DB_NAME", "offload")
+        self.files_dir = need("OFFLOAD_FILES_DIR")
+
+
+_env = None
+
+
+def env():
+    global _env
+    if _env is None:
+        _env = Env()
+    return _env
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+class Response:
+    """status, headers (lower-cased names -> list of values), json (or None), raw bytes."""
+
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        self.json = None
+        try:
+            self.json = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    def header(self, name, default=None):
+        v = self.headers.get(name.lower())
+        return v[0] if v else default
+
+    def __iter__(self):
+        # allows: status, headers, body, raw = http(...)
+        return iter((self.status, self.headers, self.json, self.raw))
+
+    def __repr__(self):
+        return "<HTTP %s %s>" % (self.status, self.raw[:300])
+
+
+_DEFAULT = object()
+
+
+def http(method, path, body=None, key=_DEFAULT, headers=None, raw_body=None, content_type=_DEFAULT):
+    """Sends one request to OFFLOAD_BASE_URL + path (path sent as is, so it may carry
+    percent-encodings and a query string).
+
+    body: a JSON-able value (serialised, content-type application/json unless
+    content_type says otherwise); raw_body: bytes sent as is (no content-type unless given).
+    key: the x-api-key (default: the stack's key; None: no header).
+    Returns a Response, which also unpacks as (status, headers, json_or_None, raw).
+    """
+    e = env()
+    if not path.startswith("/"):
+        raise ValueError("path must start with /")
+    hdrs = {}
+    if key is _DEFAULT:
+        key = e.api_key
+    if key is not None:
+        hdrs["x-api-key"] = key
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode("utf-8")
+        if content_type is _DEFAULT:
+            content_type = "application/json"
+    elif raw_body is not None:
+        data = raw_body
+    if content_type is not _DEFAULT and content_type is not None:
+        hdrs["content-type"] = content_type
+    if headers:
+        hdrs.update(headers)
+    conn = httpclient.HTTPConnection(e.host, e.port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.putrequest(method, e.prefix + path, skip_accept_encoding=True)
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        if data is not None or method in ("POST", "PUT", "PATCH"):
+            conn.putheader("content-length", str(len(data or b"")))
+        conn.endheaders()
+        if data:
+            try:
+                conn.send(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered early (413); read what it said
+        resp = conn.getresponse()
+        raw = resp.read()
+        hs = {}
+        for k, v in resp.getheaders():
+            hs.setdefault(k.lower(), []).append(v)
+        return Response(resp.status, hs, raw)
+    finally:
+        conn.close()
+
+
+def get(path, **kw):
+    return http("GET", path, **kw)
+
+
+def post(path, body=None, **kw):
+    return http("POST", path, body=body, **kw)
+
+
+# ------------------------------------------------------------------ envelope checks
+
+def _ctx(r):
+    return "(HTTP %s, body %r)" % (r.status, r.raw[:500])
+
+
+def check_json_ct(r):
+    ct = r.header("content-type", "")
+    assert ct.split(";")[0].strip().lower() == "application/json", \
+        "content-type is %r, want application/json %s" % (ct, _ctx(r))
+
+
+def expect_ok(r, status=200):
+    """Checks a success envelope with the given status; returns data."""
+    assert r.status == status, "want HTTP %s, got %s" % (status, _ctx(r))
+    check_json_ct(r)
+    b = r.json
+    assert isinstance(b, dict), "body is not a JSON object %s" % _ctx(r)
+    assert set(b.keys()) == {"ok", "data"}, "success envelope keys are %s %s" % (sorted(b), _ctx(r))
+    assert b["ok"] is True, "ok is not true %s" % _ctx(r)
+    assert isinstance(b["data"], dict), "data is not an object %s" % _ctx(r)
+    return b["data"]
+
+
+def expect_err(r, status, code, msg_prefix=None, msg_contains=None):
+    """Checks an error envelope: status, code, non-empty message; returns message."""
+    assert r.status == status, "want HTTP %s %s, got %s" % (status, code, _ctx(r))
+    check_json_ct(r)
+    b = r.json
+    assert isinstance(b, dict), "body is not a JSON object %s" % _ctx(r)
+    assert set(b.keys()) == {"ok", "error"}, "error envelope keys are %s %s" % (sorted(b), _ctx(r))
+    assert b["ok"] is False, "ok is not false %s" % _ctx(r)
+    err = b["error"]
+    assert isinstance(err, dict), "error is not an object %s" % _ctx(r)
+    assert set(err.keys()) == {"code", "message"}, "error keys are %s %s" % (sorted(err), _ctx(r))
+    assert err["code"] == code, "want code %s, got %s" % (code, _ctx(r))
+    msg = err["message"]
+    assert isinstance(msg, str) and msg.strip(), "message is empty %s" % _ctx(r)
+    if msg_prefix is not None:
+        assert msg.startswith(msg_prefix), "message should start with %r %s" % (msg_prefix, _ctx(r))
+    if msg_contains is not None:
+        assert msg_contains in msg, "message should contain %r %s" % (msg_contains, _ctx(r))
+    return msg
+
+
+# ---------------------------------------------------------------------------- SQL
+
+def sql_str(s):
+    """A SQL literal for any Python str (hex-encoded, so no quoting pitfalls)."""
+    if s is None:
+        return "NULL"
+    b = s.encode("utf-8")
+    if not b:
+        return "''"
+    return "CONVERT(X'%s' USING utf8mb4)" % b.hex()
+
+
+def _unescape(v):
+    if v == "NULL":
+        return None
+    if "\\" not in v:
+        return v
+    out = []
+    i = 0
+    while i < len(v):
+        c = v[i]
+        if c == "\\" and i + 1 < len(v):
+            n = v[i + 1]
+            out.append({"n": "\n", "t": "\t", "0": "\0", "\\": "\\"}.get(n, n))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def sql(query):
+    """Runs query as root over the stack's socket; returns rows as lists of str (None for NULL)."""
+    e = env()
+    p = subprocess.run(
+        ["mariadb", "--socket=" + e.db_socket, "-uroot", e.db_name, "-N", "-B", "-e", query],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("SQL failed: %s\n%s" % (query[:500], p.stderr.decode("utf-8", "replace")))
+    out = p.stdout.decode("utf-8")
+    rows = []
+    for line in out.split("\n"):
+        if line == "":
+            continue
+        rows.append([_unescape(v) for v in line.split("\t")])
+    return rows
+
+
+def sql_one(query):
+    rows = sql(query)
+    assert len(rows) == 1, "want one row from %s, got %r" % (query, rows)
+    return rows[0][0] if len(rows[0]) == 1 else rows[0]
+
+
+def files_signing_key():
+    return bytes.fromhex(sql_one("SELECT HEX(value) FROM settings WHERE name='files_signing_key'"))
+
+
+def sign_link(attachment_id, expires):
+    mac = hmac.new(files_signing_key(), ("/files/%s\n%d" % (attachment_id, expires)).encode(),
+                   hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+# ---------------------------------------------------------------------- offloadctl
+
+def ctl(*args):
+    """Runs offloadctl -c CONFIG args...; returns stdout (str); raises on failure."""
+    e = env()
+    cmd = [os.path.join(e.bin, "offloadctl"), "-c", e.config] + [str(a) for a in args]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("offloadctl %s failed (%d): %s" % (
+            " ".join(cmd[3:]), p.returncode, p.stderr.decode("utf-8", "replace")))
+    return p.stdout.decode("utf-8")
+
+
+def ctl_json(*args):
+    out = ctl(*args)
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise AssertionError("offloadctl %s: output is not JSON: %r" % (" ".join(map(str, args)), out[:500]))
+
+
+def new_client_full(plan="SANDBOX"):
+    """Creates a client and a key; returns a dict clientId, key, keyId, plan."""
+    name = "e2e-%s-%s" % (plan.lower(), uuid.uuid4().hex[:8])
+    c = ctl_json("client", "create", "--name", name, "--plan", plan, "--json")
+    assert isinstance(c, dict) and c.get("clientId"), "client create: %r" % c
+    assert c.get("plan") == plan and c.get("name") == name, "client create: %r" % c
+    k = ctl_json("key", "create", "--client", c["clientId"], "--json")
+    assert isinstance(k, dict) and k.get("key") and k.get("keyId"), "key create: %r" % k
+    assert k.get("clientId") == c["clientId"], "key create: %r" % k
+    return {"clientId": c["clientId"], "key": k["key"], "keyId": k["keyId"], "plan": plan,
+            "webhookSecret": c.get("webhookSecret")}
+
+
+def new_client(plan="SANDBOX"):
+    c = new_client_full(plan)
+    return c["clientId"], c["key"]
+
+
+def new_key(client_id):
+    k = ctl_json("key", "create", "--client", client_id, "--json")
+    return k["keyId"], k["key"]
+
+
+# -------------------------------------------------------------------------- cases
+
+def valid_case_body():
+    return {
+        "clientReferenceId": "vendor_2048",
+        "channel": "EMAIL",
+        "maxAttempts": 3,
+        "followUpDelayHours": 72,
+        "goal": {
+            "objective": "Collect a signed W-9 from the vendor",
+            "knowledge": {"vendorName": "Northstar Supplies", "reason": "AP onboarding"},
+        },
+        "counterparty": {
+            "address": "ap@northstar.example",
+            "name": "Maya Chen",
+            "company": "Northstar Supplies",
+            "timezone": "America/Los_Angeles",
+            "customData": {"vendorId": "vendor_2048"},
+        },
+        "senderPersona": {
+            "name": "Avery",
+            "role": "Accounts Payable",
+            "company": "Example Corp",
+            "tone": "friendly, concise",
+        },
+        "constraints": ["Email only"],
+        "resultSchema": {
+            "type": "object",
+            "properties": {"signedW9Received": {"type": "boolean"}, "receivedAt": {"type": "string"}},
+            "required": ["signedW9Received"],
+        },
+        "clientWebhookUrl": "https://hooks.example.com/offload",
+        "metadata": {"source": "e2e", "n": 1},
+    }
+
+
+def minimal_case_body():
+    return {
+        "channel": "EMAIL",
+        "goal": {"objective": "Collect a signed W-9"},
+        "counterparty": {"address": "ap@northstar.example", "name": "Maya Chen"},
+        "senderPersona": {"name": "Avery"},
+    }
+
+
+def create_case(body=None, key=_DEFAULT):
+    """POSTs a case (valid_case_body by default), expects 201; returns the caseId."""
+    r = post("/cases", body if body is not None else valid_case_body(), key=key)
+    data = expect_ok(r, 201)
+    assert set(data.keys()) == {"caseId"}, "POST /cases data: %r" % data
+    assert UUID4_RE.match(data["caseId"]), "caseId is not a lowercase UUID v4: %r" % data["caseId"]
+    return data["caseId"]
+
+
+def get_case(case_id, key=_DEFAULT, query=""):
+    return expect_ok(get("/cases/%s%s" % (case_id, query), key=key), 200)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def iso_ms(ms):
+    t = time.gmtime(ms // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % (ms % 1000)
+
+
+def month_start_ms(ms=None):
+    if ms is None:
+        ms = now_ms()
+    t = time.gmtime(ms // 1000)
+    return calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)) * 1000
+
+
+def config_value(section, key):
+    """A value from the stack's config file, with OFFLOAD_<SECTION>_<KEY> overriding; or None."""
+    v = os.environ.get("OFFLOAD_%s_%s" % (section.upper(), key.upper()))
+    if v:
+        return v
+    cp = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        cp.read(env().config)
+    except configparser.Error:
+        return None
+    if cp.has_option(section, key):
+        v = cp.get(section, key).strip()
+        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+            v = v[1:-1]
+        return v
+    return None
+
+
+def find_config_key(key):
+    """Looks for key in any section of the config; returns (section, value) or None."""
+    cp = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        cp.read(env().config)
+    except configparser.Error:
+        return None
+    for s in cp.sections():
+        env_v = os.environ.get("OFFLOAD_%s_%s" % (s.upper(), key.upper()))
+        if env_v:
+            return s, env_v
+        if cp.has_option(s, key):
+            v = cp.get(s, key).strip()
+            if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+                v = v[1:-1]
+            return s, v
+    return None

@@ -1,0 +1,147 @@
+"""Route matching, methods, /healthz and authentication (SPEC §2)."""
+import uuid
+
+from lib import expect_err, expect_ok, get, http, post, create_case, ctl_json, ctl, new_client_full, \
+    minimal_case_body, valid_case_body, get_case, new_key, sql_one, sql_str
+
+
+def _allow(r):
+    v = r.header("allow")
+    assert v is not None, "405 without an Allow header (HTTP %s, %r)" % (r.status, r.raw[:200])
+    return {m.strip().upper() for m in v.split(",") if m.strip()}
+
+
+def test_healthz_without_key(ctx):
+    r = get("/healthz", key=None)
+    data = expect_ok(r, 200)
+    assert data == {"database": "ok"}, "healthz data: %r" % data
+    # a key does not hurt
+    assert expect_ok(get("/healthz"), 200) == {"database": "ok"}
+
+
+def test_unknown_path_404_without_key(ctx):
+    u = str(uuid.uuid4())
+    for method, path in [("GET", "/"), ("GET", "/nope"), ("GET", "/casesx"), ("POST", "/foo"),
+                         ("GET", "/cases/%s/bogus" % u), ("GET", "/cases/%s/attachments" % u),
+                         ("POST", "/cases/%s/input/x" % u), ("DELETE", "/v1/cases"),
+                         ("GET", "/healthz/x")]:
+        r = http(method, path, key=None)
+        expect_err(r, 404, "NOT_FOUND")
+
+
+def test_unknown_path_404_with_key(ctx):
+    for method, path in [("GET", "/nope"), ("POST", "/cases/a/b/c/d"), ("GET", "/cases/x/input/y")]:
+        expect_err(http(method, path), 404, "NOT_FOUND")
+        expect_err(http(method, path, key="wrong-key"), 404, "NOT_FOUND")
+
+
+def test_wrong_method_405_with_allow(ctx):
+    u = str(uuid.uuid4())
+    cases = [
+        ("PUT", "/cases", {"GET", "POST"}),
+        ("DELETE", "/cases", {"GET", "POST"}),
+        ("PATCH", "/cases", {"GET", "POST"}),
+        ("DELETE", "/cases/%s" % u, {"GET"}),
+        ("POST", "/cases/%s" % u, {"GET"}),
+        ("PUT", "/cases/%s" % u, {"GET"}),
+        ("GET", "/cases/%s/input" % u, {"POST"}),
+        ("DELETE", "/cases/%s/input" % u, {"POST"}),
+        ("POST", "/cases/%s/attachments/%s" % (u, uuid.uuid4()), {"GET"}),
+        ("POST", "/healthz", {"GET"}),
+    ]
+    for key in (None, "not-a-key", ctx.env.api_key):
+        for method, path, allow in cases:
+            r = http(method, path, key=key)
+            expect_err(r, 405, "METHOD_NOT_ALLOWED")
+            got = _allow(r) - {"HEAD", "OPTIONS"}
+            assert got == allow, "%s %s: Allow %r, want %r" % (method, path, r.header("allow"), allow)
+
+
+def test_query_string_does_not_change_route(ctx):
+    cid = create_case(minimal_case_body())
+    data = expect_ok(get("/cases/%s?foo=bar&x=" % cid), 200)
+    assert data["caseId"] == cid
+
+
+def _routes(case_id):
+    a = str(uuid.uuid4())
+    return [
+        ("POST", "/cases", valid_case_body()),
+        ("GET", "/cases/%s" % case_id, None),
+        ("GET", "/cases/%s?includeTranscript=true" % case_id, None),
+        ("GET", "/cases/%s/attachments/%s" % (case_id, a), None),
+        ("POST", "/cases/%s/input" % case_id, {"inputRequestId": a, "providedContext": "x"}),
+        ("GET", "/cases", None),
+    ]
+
+
+def test_missing_key_401(ctx):
+    cid = create_case(minimal_case_body())
+    for method, path, body in _routes(cid):
+        expect_err(http(method, path, body=body, key=None), 401, "UNAUTHORIZED")
+
+
+def test_unknown_key_401(ctx):
+    cid = create_case(minimal_case_body())
+    k = ctx.env.api_key
+    altered = k[:-1] + ("A" if k[-1] != "A" else "B")
+    for bad in ["", "nope", altered, k + "x", k[:8], "' OR '1'='1", "x" * 300]:
+        for method, path, body in _routes(cid):
+            r = http(method, path, body=body, key=bad)
+            expect_err(r, 401, "UNAUTHORIZED")
+
+
+def test_unknown_key_401_no_case_created(ctx):
+    q = "SELECT COUNT(*) FROM cases WHERE client_id=%s" % sql_str(ctx.env.client_id)
+    before = int(sql_one(q))
+    expect_err(post("/cases", valid_case_body(), key="nope"), 401, "UNAUTHORIZED")
+    expect_err(post("/cases", valid_case_body(), key=None), 401, "UNAUTHORIZED")
+    after = int(sql_one(q))
+    assert after == before, "a rejected request created a case (%d -> %d)" % (before, after)
+
+
+def test_auth_checked_before_body(ctx):
+    for key in (None, "nope"):
+        code = "UNAUTHORIZED"
+        expect_err(http("POST", "/cases", raw_body=b"not json", key=key), 401, code)
+        expect_err(http("POST", "/cases", raw_body=b"{}", key=key, content_type="text/plain"), 401, code)
+        expect_err(http("POST", "/cases", raw_body=b"", key=key), 401, code)
+        expect_err(http("POST", "/cases/%s/input" % uuid.uuid4(), raw_body=b"[", key=key), 401, code)
+
+
+def test_deactivated_key_403_other_key_works(ctx):
+    c = new_client_full("UNLIMITED")
+    k1_id, k1 = c["keyId"], c["key"]
+    k2_id, k2 = new_key(c["clientId"])
+    assert k2 != k1 and k2_id != k1_id
+    cid = create_case(valid_case_body(), key=k1)
+    # both keys see the case: it belongs to the client
+    assert get_case(cid, key=k2)["caseId"] == cid
+    ctl("key", "deactivate", k1_id)
+    keys = {k["keyId"]: k for k in ctl_json("key", "list", "--json")}
+    assert k1_id in keys and k2_id in keys, "key list lacks the new keys"
+    assert keys[k1_id]["active"] in (False, 0), "deactivated key listed as %r" % keys[k1_id]
+    assert keys[k2_id]["active"] in (True, 1), "other key listed as %r" % keys[k2_id]
+    assert keys[k1_id]["clientId"] == c["clientId"]
+    assert "key" not in keys[k1_id], "key list shows the secret key"
+    assert k1.startswith(keys[k1_id]["prefix"]), "prefix %r is not a prefix of the key" % keys[k1_id]["prefix"]
+    for method, path, body in _routes(cid):
+        expect_err(http(method, path, body=body, key=k1), 403, "FORBIDDEN")
+    # the other key of the same client still works and sees the same case
+    data = get_case(cid, key=k2)
+    assert data["caseId"] == cid and data["status"] == "CREATED"
+    cid2 = create_case(minimal_case_body(), key=k2)
+    assert get_case(cid2, key=k2)["caseId"] == cid2
+    # a case created with k2 is visible to a new key of the same client too
+    _, k3 = new_key(c["clientId"])
+    assert get_case(cid2, key=k3)["caseId"] == cid2
+    assert get_case(cid, key=k3)["caseId"] == cid
+
+
+def test_other_client_forbidden(ctx):
+    c = new_client_full("UNLIMITED")
+    cid = create_case(minimal_case_body())  # the stack's client
+    expect_err(get("/cases/%s" % cid, key=c["key"]), 403, "FORBIDDEN")
+    expect_err(get("/cases/%s?includeTranscript=true" % cid, key=c["key"]), 403, "FORBIDDEN")
+    mine = create_case(minimal_case_body(), key=c["key"])
+    expect_err(get("/cases/%s" % mine), 403, "FORBIDDEN")
