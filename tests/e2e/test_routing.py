@@ -71,7 +71,6 @@ def _routes(case_id):
         ("GET", "/cases/%s?includeTranscript=true" % case_id, None),
         ("GET", "/cases/%s/attachments/%s" % (case_id, a), None),
         ("POST", "/cases/%s/input" % case_id, {"inputRequestId": a, "providedContext": "x"}),
-        ("GET", "/cases", None),
     ]
 
 
@@ -145,3 +144,13 @@ def test_other_client_forbidden(ctx):
     expect_err(get("/cases/%s?includeTranscript=true" % cid, key=c["key"]), 403, "FORBIDDEN")
     mine = create_case(minimal_case_body(), key=c["key"])
     expect_err(get("/cases/%s" % mine), 403, "FORBIDDEN")
+
+
+def test_internal_locations_not_reachable(ctx):
+    # nginx's internal file location is reachable only through X-Accel-Redirect.
+    cid = create_case(minimal_case_body())
+    for path in ("/_offload_files/%s/%s" % (cid, uuid.uuid4()), "/_offload_files/", "/_offload_error/404",
+                 "/_offload_error/413"):
+        r = http("GET", path, key=None)
+        assert r.status == 404, "GET %s: HTTP %s %r" % (path, r.status, r.raw[:200])
+        expect_err(r, 404, "NOT_FOUND")
