@@ -55,6 +55,14 @@ def test_input_accepted(ctx):
     assert ev == [["pending"]], "INPUT_PROVIDED events %r" % ev
 
 
+def test_input_without_content_type(ctx):
+    cid = create_case(minimal_case_body())
+    rid, _ = set_input_needed(cid)
+    raw = json.dumps({"inputRequestId": rid, "providedContext": "2025"}).encode()
+    d = expect_ok(http("POST", "/cases/%s/input" % cid, raw_body=raw), 202)
+    assert d == {"caseId": cid, "inputRequestId": rid, "accepted": True}
+
+
 def test_input_with_each_decision(ctx):
     decisions = [
         {"outcome": "GOAL_ACHIEVED", "result": {"signedW9Received": True}},
