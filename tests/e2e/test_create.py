@@ -418,6 +418,7 @@ def test_nul_in_any_string_refused(ctx):
     b = valid_case_body(); b["counterparty"]["customData"] = {"k": "a\u0000b"}; others.append(("customData.k", b))
     b = valid_case_body(); b["counterparty"]["customData"] = {"k\u0000": "v"}; others.append(("customData key", b))
     b = valid_case_body(); b["constraints"] = ["ok", "a\u0000b"]; others.append(("constraints[1]", b))
+    b = valid_case_body(); b["metadata"] = {"a\u0000b": "v"}; others.append(("metadata key", b))
     b = valid_case_body(); b["metadata"] = {"m": "a\u0000b"}; others.append(("metadata.m", b))
     b = valid_case_body(); b["resultSchema"] = {"description": "a\u0000b"}; others.append(("resultSchema", b))
     b = valid_case_body(); b["clientWebhookUrl"] = "https://h.example/\u0000"; others.append(("clientWebhookUrl", b))
