@@ -184,6 +184,39 @@ int http_query_param(const char *query, const char *name, char *out, size_t cap)
 	return 0;
 }
 
+int http_query_param_all(const char *query, const char *name, char *out, size_t cap)
+{
+	size_t name_len = strlen(name), used = 0;
+	const char *p = query;
+	int found = 0;
+
+	out[0] = '\0';
+	if (!p)
+		return 0;
+	while (*p) {
+		const char *amp = strchr(p, '&');
+		const char *end = amp ? amp : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		const char *key_end = eq ? eq : end;
+
+		if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
+			const char *v = eq ? eq + 1 : end;
+
+			if (found) {
+				if (used + 2 > cap)
+					return -1;
+				out[used++] = ',';
+			}
+			if (url_decode(v, (size_t)(end - v), out + used, cap - used) < 0)
+				return -1;
+			used += strlen(out + used);
+			found++;
+		}
+		p = amp ? amp + 1 : end;
+	}
+	return found;
+}
+
 int http_read_body_or_reply(struct http_request *r, size_t max)
 {
 	const char *cl = http_header(r, "CONTENT_LENGTH");

@@ -30,7 +30,7 @@ struct api_thread {
 };
 
 #define HTTP_MAX_PARAMS 2
-#define HTTP_MAX_SEGMENT 128
+#define HTTP_MAX_SEGMENT 1024
 
 /* One request; lives on the handler's stack for the length of the request. */
 struct http_request {
@@ -76,6 +76,13 @@ const char *http_header(struct http_request *r, const char *cgi_name);
  * NUL). Returns 1 found, 0 absent, -1 malformed or too long.
  */
 int http_query_param(const char *query, const char *name, char *out, size_t cap);
+
+/*
+ * Appends every value of name in the query string, percent-decoded, to out separated by
+ * commas ("a=1&a=2,3" gives "1,2,3"). Returns the number of occurrences, or -1 when one is
+ * malformed or the total exceeds cap.
+ */
+int http_query_param_all(const char *query, const char *name, char *out, size_t cap);
 
 /* Reads the body (Content-Length strictly parsed, at most max bytes) into r->body.
  * Returns 0, or -1 after replying 400/413. */

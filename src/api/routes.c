@@ -26,6 +26,7 @@ struct route {
 static void health_get(struct http_request *r);
 
 static const struct route routes[] = {
+	{ "GET", "/cases", cases_list, ROUTE_AUTH },
 	{ "POST", "/cases", cases_create, ROUTE_AUTH | ROUTE_BODY },
 	{ "GET", "/cases/*", cases_get, ROUTE_AUTH },
 	{ "GET", "/cases/*/attachments/*", cases_attachment, ROUTE_AUTH },
@@ -46,10 +47,12 @@ static int match(const char *pattern, const char *path, struct http_request *r)
 			const char *end = strchr(path, '/');
 			size_t len = end ? (size_t)(end - path) : strlen(path);
 
-			if (len == 0 || len > HTTP_MAX_SEGMENT || n >= HTTP_MAX_PARAMS)
+			if (len == 0 || n >= HTTP_MAX_PARAMS)
 				return 0;
-			memcpy(r->param_buf[n], path, len);
-			r->param_buf[n][len] = '\0';
+			/* An overlong segment still names this route; as an id it matches nothing. */
+			if (len <= HTTP_MAX_SEGMENT)
+				memcpy(r->param_buf[n], path, len);
+			r->param_buf[n][len <= HTTP_MAX_SEGMENT ? len : 0] = '\0';
 			r->params[n] = r->param_buf[n];
 			n++;
 			pattern++;

@@ -82,8 +82,14 @@ long util_base64_decode(const char *in, void *out, size_t out_cap)
 	int n;
 	long rc = -1;
 
-	if (len == 0 || len % 4 != 0 || len > (size_t)INT_MAX)
+	if (len == 0)
+		return 0;
+	if (len % 4 != 0 || len > (size_t)INT_MAX)
 		return -1;
+	/* Padding only at the very end, at most two: EVP_DecodeBlock is lenient about it. */
+	for (size_t i = 0; i < len; i++)
+		if (in[i] == '=' && (i < len - 2 || (i == len - 2 && in[len - 1] != '=')))
+			return -1;
 	tmp = xmalloc(len / 4 * 3 + 1);
 	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
 	if (n < 0)
