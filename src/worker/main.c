@@ -1,0 +1,326 @@
+/* main.c: offload-worker: one pass over due work (or a loop of passes), then exit. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "agent/agent.h"
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "mail/compose.h"
+#include "mail/smtp.h"
+#include "store/db.h"
+#include "worker/queue.h"
+#include "worker/worker.h"
+
+#define MAX_CONCURRENCY 64
+
+/* The work of one pass, shared by its threads. */
+struct pass {
+	pthread_mutex_t lock;
+	struct queue_event *batch; /* claimed, not yet taken by a thread */
+	size_t batch_n, batch_next;
+	int64_t deadline_ms;       /* stop claiming after this */
+	int64_t last_schedule_ms;
+	int claim_failed;
+	int drained;               /* nothing was due at the last claim */
+	int batch_size;
+	struct cfg *cfg;
+	const struct worker_settings *settings;
+	int64_t follow_up_batch;
+	struct worker_stats total;
+	int follow_ups;
+	int failed_threads;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: offload-worker [-c FILE] [--once | --loop SECONDS] [--budget SECONDS] [--verbose]\n"
+		"\n"
+		"Works the due cases of Offload: turns due follow-ups into events, claims due events\n"
+		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
+		"over SMTP and moves each case on (SPEC §4). Several workers may run at once.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
+		"                      " SYSCONFDIR "/offload/offload.conf)\n"
+		"      --once          one pass, then exit (the default; the systemd timer runs it)\n"
+		"      --loop SECONDS  a pass every SECONDS until SIGTERM (for development)\n"
+		"      --budget SECONDS  stop claiming work after this long (default [worker] budget_s)\n"
+		"  -v, --verbose       log more\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
+		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s,\n"
+		"[agent] kind, [database] *. Progress goes to stderr: a line per case transition and\n"
+		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
+		"database), 2 bad usage.\n");
+}
+
+/* Takes the next claimed event, claiming a new batch when the last one is used up.
+ * 1 with *ev_r (a copy the caller frees), 0 when the pass is over. */
+static int next_event(struct pass *p, struct worker_ctx *w, struct queue_event *ev_r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		int64_t now;
+
+		if (p->batch_next < p->batch_n) {
+			*ev_r = p->batch[p->batch_next];
+			p->batch[p->batch_next].payload = NULL;
+			p->batch_next++;
+			rc = 1;
+			break;
+		}
+		queue_events_free(&p->batch, p->batch_n);
+		p->batch_n = p->batch_next = 0;
+		now = util_now_ms();
+		if (p->drained || p->claim_failed || stop_requested || now >= p->deadline_ms)
+			break;
+		/* Due follow-ups become events before each claim, at most once a second. */
+		if (now - p->last_schedule_ms >= 1000) {
+			int n = 0;
+
+			if (queue_schedule_follow_ups(w->db, now, (int)p->follow_up_batch, &n) == 0)
+				p->follow_ups += n;
+			p->last_schedule_ms = now;
+		}
+		if (queue_claim(w->db, w->owner, now, p->settings->lease_ms, p->batch_size, &p->batch,
+				&p->batch_n) < 0) {
+			p->claim_failed = 1;
+			break;
+		}
+		if (p->batch_n == 0)
+			p->drained = 1;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+struct thread_arg {
+	struct pass *pass;
+	int index;
+};
+
+static void *work(void *arg)
+{
+	struct thread_arg *ta = arg;
+	struct pass *p = ta->pass;
+	struct worker_ctx w;
+	struct queue_event ev;
+	const char *err;
+	char host[64] = "host";
+
+	memset(&w, 0, sizeof w);
+	gethostname(host, sizeof host - 1);
+	snprintf(w.owner, sizeof w.owner, "%.40s:%d:%d", host, (int)getpid(), ta->index);
+	w.s = p->settings;
+	w.db = db_open(p->cfg, &err);
+	if (!w.db) {
+		log_error("%s", err);
+		goto out;
+	}
+	w.smtp = smtp_new(p->cfg, &err);
+	w.agent = agent_new(p->cfg, &err);
+	if (!w.smtp || !w.agent) {
+		log_error("%s: %s", cfg_path(p->cfg), err);
+		goto out;
+	}
+	while (next_event(p, &w, &ev)) {
+		if (step_run(&w, &ev) < 0)
+			log_warn("case %s: event %lld left to its lease", ev.case_id, (long long)ev.id);
+		free(ev.payload);
+	}
+out:
+	pthread_mutex_lock(&p->lock);
+	if (!w.db || !w.smtp || !w.agent)
+		p->failed_threads++;
+	p->total.events += w.stats.events;
+	p->total.sent += w.stats.sent;
+	p->total.retried += w.stats.retried;
+	p->total.transitions += w.stats.transitions;
+	pthread_mutex_unlock(&p->lock);
+	agent_free(&w.agent);
+	smtp_free(&w.smtp);
+	db_close(&w.db);
+	return NULL;
+}
+
+/* One pass: returns 0, or -1 when it could not work at all. */
+static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t concurrency,
+		    int64_t budget_s, int64_t batch, int64_t follow_up_batch)
+{
+	struct pass p;
+	pthread_t tids[MAX_CONCURRENCY];
+	struct thread_arg args[MAX_CONCURRENCY];
+	int64_t start = util_now_ms();
+	int started = 0, rc = 0;
+
+	memset(&p, 0, sizeof p);
+	pthread_mutex_init(&p.lock, NULL);
+	p.cfg = cfg;
+	p.settings = s;
+	p.deadline_ms = start + budget_s * 1000;
+	p.batch_size = (int)batch;
+	p.follow_up_batch = follow_up_batch;
+	for (int i = 0; i < concurrency; i++) {
+		args[i].pass = &p;
+		args[i].index = i;
+		if (pthread_create(&tids[i], NULL, work, &args[i]) != 0) {
+			log_error("pthread_create failed");
+			break;
+		}
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	queue_events_free(&p.batch, p.batch_n);
+	if (started == 0 || p.failed_threads == started || p.claim_failed)
+		rc = -1;
+	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
+		 "%lld ms%s", p.total.events, p.total.sent, p.total.retried, p.total.transitions,
+		 p.follow_ups, (long long)(util_now_ms() - start),
+		 p.claim_failed ? " (claiming failed: database trouble)" :
+		 (!p.drained && !stop_requested) ? " (budget spent; work remains)" : "");
+	pthread_mutex_destroy(&p.lock);
+	return rc;
+}
+
+static int load_settings(struct cfg *cfg, struct worker_settings *s, const char **err)
+{
+	const char *from = cfg_get(cfg, "mail", "from_address", "offload@localhost");
+	const char *inbox = cfg_get(cfg, "mail", "inbox_address", from);
+	const char *at = strrchr(from, '@');
+	const char *domain = cfg_get(cfg, "mail", "domain", at ? at + 1 : "localhost");
+	int64_t lease_s;
+
+	if (!at || strpbrk(from, "\r\n <>") || strpbrk(inbox, "\r\n <>") || !strchr(inbox, '@') ||
+	    strpbrk(domain, "\r\n <>@") || !*domain) {
+		*err = "[mail] from_address, inbox_address and domain must be plain addresses/names";
+		return -1;
+	}
+	if (cfg_get_int(cfg, "worker", "lease_s", 300, 10, 86400, &lease_s, err) < 0 ||
+	    cfg_get_int(cfg, "worker", "max_event_attempts", 100, 1, 100000,
+			&s->max_event_attempts, err) < 0)
+		return -1;
+	s->lease_ms = lease_s * 1000;
+	s->from_address = xstrdup(from);
+	s->inbox_address = xstrdup(inbox);
+	s->domain = xstrdup(domain);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "loop", required_argument, NULL, 'l' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct worker_settings s;
+	struct cfg *cfg = NULL;
+	const char *config_path = NULL, *err = NULL, *budget_arg = NULL;
+	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch;
+	int c, rc = 1;
+
+	memset(&s, 0, sizeof s);
+	log_init("offload-worker");
+	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'o':
+			loop_s = 0;
+			break;
+		case 'l':
+			if (util_parse_int64(optarg, &loop_s) < 0 || loop_s < 1 || loop_s > 86400) {
+				fprintf(stderr, "offload-worker: --loop needs 1 to 86400 seconds\n");
+				return 2;
+			}
+			break;
+		case 'b':
+			budget_arg = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("offload-worker %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	cfg = cfg_load(config_path, &err);
+	if (!cfg) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (load_settings(cfg, &s, &err) < 0 ||
+	    cfg_get_int(cfg, "worker", "concurrency", 4, 1, MAX_CONCURRENCY, &concurrency, &err) < 0 ||
+	    cfg_get_int(cfg, "worker", "budget_s", 25, 1, 86400, &budget_s, &err) < 0 ||
+	    cfg_get_int(cfg, "worker", "batch", 16, 1, 1000, &batch, &err) < 0 ||
+	    cfg_get_int(cfg, "worker", "follow_up_batch", 500, 1, 100000, &follow_up_batch, &err) < 0) {
+		log_error("%s: %s", cfg_path(cfg), err);
+		goto out;
+	}
+	if (budget_arg && (util_parse_int64(budget_arg, &budget_s) < 0 || budget_s < 1)) {
+		fprintf(stderr, "offload-worker: --budget needs a positive number of seconds\n");
+		rc = 2;
+		goto out;
+	}
+	/* Libraries that are not thread-safe to initialise, before any thread. */
+	if (db_library_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("library initialisation failed");
+		goto out;
+	}
+	compose_init();
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	do {
+		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch) < 0 ? 1 : 0;
+		for (int64_t i = 0; loop_s && i < loop_s * 10 && !stop_requested; i++)
+			usleep(100000);
+	} while (loop_s && !stop_requested);
+	compose_end();
+	curl_global_cleanup();
+	db_library_end();
+out:
+	free(s.from_address);
+	free(s.inbox_address);
+	free(s.domain);
+	cfg_free(&cfg);
+	return rc;
+}

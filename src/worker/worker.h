@@ -1,0 +1,45 @@
+/* worker.h: what the parts of offload-worker share: settings and the per-thread context. */
+#ifndef OFFLOAD_WORKER_H
+#define OFFLOAD_WORKER_H
+
+#include <stdint.h>
+
+struct agent;
+struct db;
+struct queue_event;
+struct smtp;
+
+struct worker_settings {
+	char *from_address;        /* the service's sender address */
+	char *inbox_address;       /* where replies go; plus-addressed per case */
+	char *domain;              /* right-hand side of our Message-IDs */
+	int64_t lease_ms;          /* how long a claimed event and its case are ours */
+	int64_t max_event_attempts;/* after this many tries an event is dead */
+};
+
+/* Counters of one thread, summed for the pass summary. */
+struct worker_stats {
+	int events;      /* events handled to completion */
+	int sent;        /* messages accepted by the SMTP server */
+	int retried;     /* events given back for a later try */
+	int transitions; /* case status changes */
+};
+
+struct worker_ctx {
+	struct db *db;
+	struct smtp *smtp;
+	struct agent *agent;
+	const struct worker_settings *s;
+	char owner[64]; /* lease owner: host:pid:thread */
+	struct worker_stats stats;
+};
+
+/*
+ * Advances the case of one claimed event (SPEC §4). Network work (SMTP, agent) happens with
+ * no row lock held; each outcome commits with a check that the case did not change under
+ * us and that the event lease is still ours. Returns 0 when the event was finished or given
+ * back for a retry, -1 when even that failed (the lease then expires and the event returns).
+ */
+int step_run(struct worker_ctx *w, const struct queue_event *ev);
+
+#endif
