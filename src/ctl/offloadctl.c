@@ -43,6 +43,7 @@ static const char main_usage[] =
 	"  case show CASE_ID [--transcript]         show one case as the API shows it\n"
 	"  case list [--client ID] [--status S] [--limit N]\n"
 	"                                           list cases, most recently updated first\n"
+	"  case nudge CASE_ID                       make the case's next action due now\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  configuration file (default: $OFFLOAD_CONFIG, then\n"
@@ -578,6 +579,77 @@ static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_case_nudge(struct ctl *ctl, int argc, char **argv)
+{
+	static const char exists[] = "SELECT status FROM cases WHERE id = ?";
+	static const char due_now[] =
+		"UPDATE cases SET next_action_at = ? WHERE id = ? AND status = 'RUNNING'"
+		" AND next_action_at > ?";
+	static const char events_now[] =
+		"UPDATE events SET available_at = ? WHERE case_id = ? AND state = 'pending'"
+		" AND available_at > ? AND lease_owner IS NULL";
+	const char *pos[1] = { NULL };
+	struct db_res *res = NULL;
+	int64_t now = util_now_ms(), cases = 0, events = 0;
+	int n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl case nudge CASE_ID [--json]\n\n"
+		       "Makes the case's next action due now: a RUNNING case's next follow-up, and\n"
+		       "any event of the case waiting for a retry. The next worker pass acts on it.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("case nudge needs a CASE_ID");
+	if (!util_uuid_valid(pos[0])) {
+		log_error("no case %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg a[] = { DB_STR(pos[0]) };
+		struct db_arg b[] = { DB_INT(now), DB_STR(pos[0]), DB_INT(now) };
+
+		if (db_query(ctl->db, exists, a, 1, &res) < 0)
+			goto fail;
+		if (db_res_rows(res) == 0) {
+			db_res_free(&res);
+			log_error("no case %s", pos[0]);
+			return EXIT_NOT_FOUND;
+		}
+		if (db_query(ctl->db, due_now, b, 3, NULL) < 0)
+			goto fail;
+		cases = db_affected_rows(ctl->db);
+		if (db_query(ctl->db, events_now, b, 3, NULL) < 0)
+			goto fail;
+		events = db_affected_rows(ctl->db);
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "caseId", json_object_new_string(pos[0]));
+		json_object_object_add(o, "status", json_object_new_string(db_res_get(res, 0, 0)));
+		json_object_object_add(o, "followUpDueNow", json_object_new_boolean(cases > 0));
+		json_object_object_add(o, "eventsDueNow", json_object_new_int64(events));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("case %s (%s): %s; %lld waiting event(s) due now\n", pos[0],
+		       db_res_get(res, 0, 0),
+		       cases ? "next follow-up due now" : "no follow-up scheduled to move",
+		       (long long)events);
+	}
+	db_res_free(&res);
+	return 0;
+fail:
+	db_res_free(&res);
+	log_error("case nudge: %s", db_error(ctl->db));
+	return 1;
+}
+
 struct command {
 	const char *group, *verb;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
@@ -592,6 +664,7 @@ static const struct command commands[] = {
 	{ "key", "deactivate", cmd_key_deactivate },
 	{ "case", "show", cmd_case_show },
 	{ "case", "list", cmd_case_list },
+	{ "case", "nudge", cmd_case_nudge },
 };
 
 int main(int argc, char **argv)
