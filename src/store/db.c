@@ -96,8 +96,11 @@ static int connect_db(struct db *db)
 	mysql_options(m, MYSQL_INIT_COMMAND,
 		      "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'");
 	mysql_options(m, MYSQL_INIT_COMMAND, "SET SESSION time_zone = '+00:00'");
+	/* CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those it changed,
+	 * so "WHERE id = ? AND version = ?" checks never misread an unchanged row as a race. */
 	if (!mysql_real_connect(m, db->socket ? NULL : db->host, db->user, db->password,
-				db->name, db->port, db->socket, 0)) {
+				db->name, db->port, db->socket,
+				CLIENT_FOUND_ROWS)) {
 		set_error(db, mysql_errno(m), mysql_error(m));
 		mysql_close(m);
 		return -1;
