@@ -10,6 +10,8 @@
 
 /* Wall clock in Unix milliseconds. Take it once per request or step and pass it down. */
 int64_t util_now_ms(void);
+/* Monotonic microseconds, for measuring durations only. */
+int64_t util_now_us(void);
 
 /* Writes a random lowercase v4 UUID (36 chars + NUL) into out. */
 void util_uuid_v4(char out[37]);

@@ -11,6 +11,7 @@
 #include "mail/smtp.h"
 
 struct smtp {
+	CURL *h; /* kept between messages so the connection to the server is reused */
 	char *url;
 	char *user;
 	char *password;
@@ -54,6 +55,8 @@ void smtp_free(struct smtp **sp)
 
 	if (!s)
 		return;
+	if (s->h)
+		curl_easy_cleanup(s->h);
 	free(s->url);
 	free(s->user);
 	if (s->password) {
@@ -105,13 +108,18 @@ enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, c
 	enum smtp_result result;
 	long code = 0;
 	CURLcode cc;
-	CURL *h = curl_easy_init();
+	CURL *h;
 
+	if (!s->h)
+		s->h = curl_easy_init();
+	h = s->h;
 	if (!h) {
 		snprintf(reply_r, cap, "curl_easy_init failed");
 		result = SMTP_TEMPORARY;
 		goto out;
 	}
+	/* Options start afresh for every message; the open connection stays in the handle. */
+	curl_easy_reset(h);
 	rcpts = curl_slist_append(rcpts, rcpt_to);
 	curl_easy_setopt(h, CURLOPT_URL, s->url);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail_from);
@@ -148,8 +156,6 @@ enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, c
 	}
 out:
 	curl_slist_free_all(rcpts);
-	if (h)
-		curl_easy_cleanup(h);
 	free(mail_from);
 	free(rcpt_to);
 	return result;

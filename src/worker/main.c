@@ -38,6 +38,7 @@ struct pass {
 	struct worker_stats total;
 	int follow_ups;
 	int failed_threads;
+	char owner[64];            /* host:pid:random, the lease owner of this pass */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -126,11 +127,10 @@ static void *work(void *arg)
 	struct worker_ctx w;
 	struct queue_event ev;
 	const char *err;
-	char host[64] = "host";
 
 	memset(&w, 0, sizeof w);
-	gethostname(host, sizeof host - 1);
-	snprintf(w.owner, sizeof w.owner, "%.40s:%d:%d", host, (int)getpid(), ta->index);
+	/* One lease owner for the whole pass: a batch claimed by one thread is worked by all. */
+	snprintf(w.owner, sizeof w.owner, "%s", p->owner);
 	w.s = p->settings;
 	w.db = db_open(p->cfg, &err);
 	if (!w.db) {
@@ -156,6 +156,8 @@ out:
 	p->total.sent += w.stats.sent;
 	p->total.retried += w.stats.retried;
 	p->total.transitions += w.stats.transitions;
+	p->total.smtp_us += w.stats.smtp_us;
+	p->total.agent_us += w.stats.agent_us;
 	pthread_mutex_unlock(&p->lock);
 	agent_free(&w.agent);
 	smtp_free(&w.smtp);
@@ -173,8 +175,16 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	int64_t start = util_now_ms();
 	int started = 0, rc = 0;
 
+	char host[40] = "host";
+	unsigned char rnd[4];
+	char hex[9];
+
 	memset(&p, 0, sizeof p);
 	pthread_mutex_init(&p.lock, NULL);
+	gethostname(host, sizeof host - 1);
+	util_random_bytes(rnd, sizeof rnd);
+	util_hex(rnd, sizeof rnd, hex);
+	snprintf(p.owner, sizeof p.owner, "%s:%d:%s", host, (int)getpid(), hex);
 	p.cfg = cfg;
 	p.settings = s;
 	p.deadline_ms = start + budget_s * 1000;
@@ -195,8 +205,10 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	if (started == 0 || p.failed_threads == started || p.claim_failed)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
-		 "%lld ms%s", p.total.events, p.total.sent, p.total.retried, p.total.transitions,
-		 p.follow_ups, (long long)(util_now_ms() - start),
+		 "%lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s", p.total.events,
+		 p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
+		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
+		 (long long)(p.total.agent_us / 1000),
 		 p.claim_failed ? " (claiming failed: database trouble)" :
 		 (!p.drained && !stop_requested) ? " (budget spent; work remains)" : "");
 	pthread_mutex_destroy(&p.lock);

@@ -396,6 +396,16 @@ enum send_outcome {
 	SEND_ERROR,     /* database trouble: the lease will expire */
 };
 
+static int timed_draft(struct worker_ctx *w, const struct agent_case *ac,
+		       enum agent_draft_kind kind, struct agent_draft *d, const char **err)
+{
+	int64_t t0 = util_now_us();
+	int r = agent_draft(w->agent, ac, kind, d, err);
+
+	w->stats.agent_us += util_now_us() - t0;
+	return r;
+}
+
 /* "Re:" subjects keep one prefix. */
 static char *thread_subject(const struct case_row *c, const char *fallback)
 {
@@ -442,7 +452,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct queue_e
 		if (text) {
 			d.subject = thread_subject(c, "our request");
 			d.body = xstrdup(text);
-		} else if (agent_draft(w->agent, &ac, kind, &d, &err) < 0) {
+		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
 			retry_later(w, ev, now, queue_backoff_ms(ev->attempts), err ? err : "drafting failed");
 			return SEND_HANDLED;
 		}
@@ -499,7 +509,13 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct queue_e
 		out = SEND_REJECTED;
 		goto out;
 	}
-	sr = smtp_send(w->smtp, w->s->from_address, c->address, raw, raw_len, reason, reason_cap);
+	{
+		int64_t t0 = util_now_us();
+
+		sr = smtp_send(w->smtp, w->s->from_address, c->address, raw, raw_len, reason,
+			       reason_cap);
+		w->stats.smtp_us += util_now_us() - t0;
+	}
 	if (sr == SMTP_SENT) {
 		w->stats.sent++;
 		log_info("case %s: sent %s <%s>", c->id, kinds[kind], o->message_id);
@@ -682,12 +698,16 @@ static int on_reply(struct worker_ctx *w, const struct queue_event *ev, const st
 	struct agent_decision d;
 	struct agent_case ac;
 	const char *err = NULL;
+	int64_t t0;
 	int r;
 
 	if (strcmp(c->status, "RUNNING") != 0)
 		return finish_noop(w, ev, now, "the case is not RUNNING; the reply stays in the thread");
 	agent_view(c, &ac);
-	if (agent_evaluate(w->agent, &ac, &d, &err) < 0)
+	t0 = util_now_us();
+	r = agent_evaluate(w->agent, &ac, &d, &err);
+	w->stats.agent_us += util_now_us() - t0;
+	if (r < 0)
 		return retry_later(w, ev, now, queue_backoff_ms(ev->attempts),
 				   err ? err : "evaluation failed");
 	/* WAIT is the operator's word only. */

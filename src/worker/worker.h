@@ -23,6 +23,8 @@ struct worker_stats {
 	int sent;        /* messages accepted by the SMTP server */
 	int retried;     /* events given back for a later try */
 	int transitions; /* case status changes */
+	int64_t smtp_us; /* time spent in SMTP transactions */
+	int64_t agent_us; /* time spent drafting and evaluating */
 };
 
 struct worker_ctx {
