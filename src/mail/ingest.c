@@ -1706,11 +1706,18 @@ static int db_error_is_permanent(unsigned no)
 	}
 }
 
-/* 1 when an inbound copy exists (its case, if any, in case_id), 0 when not, -1 on error. */
-static int find_duplicate(struct db *db, const char *message_id, char case_id[37])
+/*
+ * 1 when a row with this Message-ID exists: an inbound copy stored before, or one of our
+ * own outbound messages come back (a Bcc, a list or a forward echoing it), which is not a
+ * reply either. Its case, if any, goes to case_id and its direction to *outbound_r.
+ * 0 when not found, -1 on error.
+ */
+static int find_duplicate(struct db *db, const char *message_id, char case_id[37],
+			  int *outbound_r)
 {
 	static const char sql[] =
-		"SELECT case_id FROM messages WHERE message_id = ? AND direction = 'inbound' LIMIT 1";
+		"SELECT case_id, direction FROM messages WHERE message_id = ?"
+		" ORDER BY direction = 'inbound' DESC LIMIT 1";
 	struct db_arg args[] = { DB_STR(message_id) };
 	struct db_res *res = NULL;
 	int found;
@@ -1719,9 +1726,10 @@ static int find_duplicate(struct db *db, const char *message_id, char case_id[37
 		return -1;
 	found = db_res_rows(res) > 0;
 	if (found) {
-		const char *c = db_res_get(res, 0, 0);
+		const char *c = db_res_get(res, 0, 0), *d = db_res_get(res, 0, 1);
 
 		snprintf(case_id, 37, "%s", c ? c : "");
+		*outbound_r = d && strcmp(d, "outbound") == 0;
 	}
 	db_res_free(&res);
 	return found;
@@ -1750,13 +1758,16 @@ static int match_outbound(struct db *db, const char *message_id, char case_id[37
 static int match_plus_address(struct db *db, const char *addr, char case_id[37])
 {
 	static const char sql[] = "SELECT id FROM cases WHERE id = ?";
-	const char *at = strrchr(addr, '@'), *plus = strchr(addr, '+');
+	const char *at = strrchr(addr, '@'), *plus = NULL;
 	char tag[37];
 	struct db_arg args[1];
 	struct db_res *res = NULL;
 	int found;
 
-	if (!at || !plus || plus > at || at - plus - 1 != 36)
+	for (const char *p = addr; at && p < at; p++)
+		if (*p == '+')
+			plus = p;
+	if (!at || !plus || at - plus - 1 != 36)
 		return 0;
 	memcpy(tag, plus + 1, 36);
 	tag[36] = '\0';
@@ -1989,7 +2000,7 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	size_t max = s->max_bytes ? s->max_bytes : INGEST_DEFAULT_MAX_BYTES;
 	enum ingest_result result = INGEST_TEMPFAIL;
 	int64_t row_id = 0;
-	int r, created;
+	int r, created, own = 0;
 
 	memset(&m, 0, sizeof m);
 	case_id_r[0] = '\0';
@@ -2001,13 +2012,14 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	if (ingest_parse(raw, len, &m, &err) < 0)
 		goto malformed;
 
-	r = find_duplicate(db, m.message_id, dup_case);
+	r = find_duplicate(db, m.message_id, dup_case, &own);
 	if (r < 0)
 		goto db_trouble;
 	if (r > 0) {
 		snprintf(case_id_r, 37, "%s", dup_case);
-		log_info("ingest: duplicate case=%s kind=%s message-id=<%s>: already stored",
-			 *dup_case ? dup_case : "-", ingest_kind_name(m.kind), m.message_id);
+		log_info("ingest: duplicate case=%s kind=%s message-id=<%s>: %s",
+			 *dup_case ? dup_case : "-", ingest_kind_name(m.kind), m.message_id,
+			 own ? "our own outbound message came back" : "already stored");
 		result = INGEST_DUPLICATE;
 		goto out;
 	}
@@ -2025,6 +2037,16 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 		goto disk_trouble;
 	if (created)
 		w.raw_path = xasprintf("%s/%s", s->files_dir, raw_rel);
+	/* Only a person's message adds to the case's attachments; the raw copy keeps the
+	 * rest (auto-reply logos, files sent to no case). */
+	if (!*case_id || m.kind == INGEST_KIND_AUTO_REPLY) {
+		for (size_t i = 0; i < m.n_attachments; i++) {
+			free(m.attachments[i].name);
+			free(m.attachments[i].content_type);
+			free(m.attachments[i].data);
+		}
+		m.n_attachments = 0;
+	}
 	if (*case_id) {
 		att_ids = xcalloc(m.n_attachments + 1, sizeof *att_ids);
 		if (write_attachments(s, &m, case_id, att_ids, &w) < 0)

@@ -92,7 +92,8 @@ struct ingest_settings {
 enum ingest_result {
 	INGEST_STORED,    /* matched to a case and stored; its event (if any) is queued */
 	INGEST_UNMATCHED, /* stored with no case (case_id NULL) and logged as a warning */
-	INGEST_DUPLICATE, /* an inbound message with this Message-ID exists: nothing stored */
+	INGEST_DUPLICATE, /* this Message-ID is stored already (inbound, or one of our own
+			   * outbound messages come back): nothing stored */
 	INGEST_MALFORMED, /* not a mail message (or too large): raw kept under unparsed/ */
 	INGEST_TEMPFAIL,  /* database or disk trouble: nothing stored; deliver it again later */
 };
@@ -110,9 +111,11 @@ const char *ingest_result_name(enum ingest_result result);
  *
  * Storing: the raw message goes to files_dir/raw/<caseId or "unmatched">/<sha256>.eml;
  * then one transaction inserts the messages row (direction 'inbound'), one attachments
- * row per attachment of matched mail (bytes in files_dir/<caseId>/<attachmentId>, fsynced,
- * mode 0640) and, for a matched reply, dsn or arf, an events row: REPLY_RECEIVED
- * {"messageRowId": N}, BOUNCE_RECEIVED {"messageRowId": N, "diagnostic": "..."} or
+ * row per attachment of a matched message that is not an auto-reply (bytes in
+ * files_dir/<caseId>/<attachmentId>, fsynced, mode 0640; the raw copy keeps the
+ * attachments of other mail) and, for a matched reply, dsn or arf, an events row:
+ * REPLY_RECEIVED {"messageRowId": N},
+ * BOUNCE_RECEIVED {"messageRowId": N, "diagnostic": "..."} or
  * COMPLAINT_RECEIVED {"messageRowId": N, "feedbackType": "...", "diagnostic": "..."},
  * state 'pending', available at now_ms. Auto-replies and dsn_other get no event. When the
  * transaction fails, the files written for it are removed.
