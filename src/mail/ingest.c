@@ -725,7 +725,8 @@ static unsigned char *part_bytes(GMimePart *part, size_t *len_r)
 	g_mime_data_wrapper_write_to_stream(content, mem);
 	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
 	out = xmalloc(arr->len + 1);
-	memcpy(out, arr->data, arr->len);
+	if (arr->len)
+		memcpy(out, arr->data, arr->len);
 	out[arr->len] = '\0';
 	*len_r = arr->len;
 	g_object_unref(mem);
@@ -1265,7 +1266,8 @@ static void add_attachment(struct ingest_mail *m, GMimeObject *obj, const char *
 			g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
 		arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
 		a->data = xmalloc(arr->len + 1);
-		memcpy(a->data, arr->data, arr->len);
+		if (arr->len)
+			memcpy(a->data, arr->data, arr->len);
 		a->data[arr->len] = '\0';
 		a->size = arr->len;
 		g_object_unref(mem);
