@@ -15,6 +15,8 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/compose.h"
+#include "mail/imap.h"
+#include "mail/ingest.h"
 #include "mail/smtp.h"
 #include "store/db.h"
 #include "worker/queue.h"
@@ -54,7 +56,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: offload-worker [-c FILE] [--once | --loop SECONDS] [--budget SECONDS] [--verbose]\n"
 		"\n"
-		"Works the due cases of Offload: turns due follow-ups into events, claims due events\n"
+		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
+		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
 		"over SMTP and moves each case on (SPEC §4). Several workers may run at once.\n"
 		"\n"
@@ -67,7 +70,8 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n"
 		"\n"
 		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
-		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s,\n"
+		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
+		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
 		"[agent] kind, [database] *. Progress goes to stderr: a line per case transition and\n"
 		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
 		"database), 2 bad usage.\n");
@@ -165,9 +169,47 @@ out:
 	return NULL;
 }
 
+/* Reads new mail from IMAP into the database (replies become events for this pass).
+ * 0, or -1 when the mailbox or the database could not be used (the pass goes on). */
+static int poll_mail(struct cfg *cfg, const struct worker_settings *s, int64_t max_messages)
+{
+	struct ingest_settings is;
+	struct imap_stats st;
+	struct db *db;
+	const char *err = NULL;
+	int64_t max_bytes;
+	int rc;
+
+	if (!*cfg_get(cfg, "mail", "imap_url", ""))
+		return 0;
+	if (cfg_get_int(cfg, "mail", "max_message_bytes", INGEST_DEFAULT_MAX_BYTES, 1024,
+			INT32_MAX, &max_bytes, &err) < 0) {
+		log_error("%s: %s", cfg_path(cfg), err);
+		return -1;
+	}
+	db = db_open(cfg, &err);
+	if (!db) {
+		log_error("%s", err);
+		return -1;
+	}
+	memset(&is, 0, sizeof is);
+	is.files_dir = cfg_get(cfg, "files", "dir", "/var/lib/offload/files");
+	is.inbox_address = s->inbox_address;
+	is.max_bytes = (size_t)max_bytes;
+	rc = imap_poll(db, cfg, &is, util_now_ms(), (int)max_messages, &st, &err);
+	if (rc < 0)
+		log_warn("mail: IMAP poll stopped: %s", err ? err : "unknown error");
+	if (st.fetched || rc < 0)
+		log_info("mail: %d fetched, %d matched, %d unmatched, %d duplicates, %d malformed, "
+			 "%d skipped%s", st.fetched, st.stored, st.unmatched, st.duplicates,
+			 st.malformed, st.skipped, st.more ? " (more waiting)" : "");
+	db_close(&db);
+	return rc;
+}
+
 /* One pass: returns 0, or -1 when it could not work at all. */
 static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t concurrency,
-		    int64_t budget_s, int64_t batch, int64_t follow_up_batch)
+		    int64_t budget_s, int64_t batch, int64_t follow_up_batch, int64_t mail_batch)
 {
 	struct pass p;
 	pthread_t tids[MAX_CONCURRENCY];
@@ -190,6 +232,7 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	p.deadline_ms = start + budget_s * 1000;
 	p.batch_size = (int)batch;
 	p.follow_up_batch = follow_up_batch;
+	poll_mail(cfg, s, mail_batch);
 	for (int i = 0; i < concurrency; i++) {
 		args[i].pass = &p;
 		args[i].index = i;
@@ -254,7 +297,7 @@ int main(int argc, char **argv)
 	struct worker_settings s;
 	struct cfg *cfg = NULL;
 	const char *config_path = NULL, *err = NULL, *budget_arg = NULL;
-	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch;
+	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch, mail_batch;
 	int c, rc = 1;
 
 	memset(&s, 0, sizeof s);
@@ -303,7 +346,8 @@ int main(int argc, char **argv)
 	    cfg_get_int(cfg, "worker", "concurrency", 4, 1, MAX_CONCURRENCY, &concurrency, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "budget_s", 25, 1, 86400, &budget_s, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "batch", 16, 1, 1000, &batch, &err) < 0 ||
-	    cfg_get_int(cfg, "worker", "follow_up_batch", 500, 1, 100000, &follow_up_batch, &err) < 0) {
+	    cfg_get_int(cfg, "worker", "follow_up_batch", 500, 1, 100000, &follow_up_batch, &err) < 0 ||
+	    cfg_get_int(cfg, "mail", "imap_batch", 200, 1, 100000, &mail_batch, &err) < 0) {
 		log_error("%s: %s", cfg_path(cfg), err);
 		goto out;
 	}
@@ -322,7 +366,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	do {
-		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch) < 0 ? 1 : 0;
+		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch, mail_batch) < 0
+			     ? 1 : 0;
 		for (int64_t i = 0; loop_s && i < loop_s * 10 && !stop_requested; i++)
 			usleep(100000);
 	} while (loop_s && !stop_requested);
