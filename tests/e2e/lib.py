@@ -414,3 +414,328 @@ def find_config_key(key):
                 v = v[1:-1]
             return s, v
     return None
+
+
+# ------------------------------------------------------------- worker, SMTP sink, IMAP
+# Helpers for tests/e2e/test_worker_*.py: run offload-worker (optionally under faketime),
+# read what the stack's SMTP sink received (DIR/outbox), feed inbound mail to
+# offload-inbound or the stack's Dovecot. Everything stays on 127.0.0.1.
+
+import email as _email  # noqa: E402
+import email.policy as _email_policy  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+
+WORKER_TIMEOUT = 180.0
+SUMMARY_RE = re.compile(r"pass: (\d+) events, (\d+) sent, (\d+) retried later")
+
+
+def stack_env(name):
+    """An environment variable the mail-enabled stack writes (OFFLOAD_SMTP_OUTBOX, ...)."""
+    v = os.environ.get(name)
+    if not v:
+        raise AssertionError("environment variable %s is not set: the stack was started by a "
+                             "tests/stack/stack without mail, or its env file was not sourced" % name)
+    return v
+
+
+class WorkerRun:
+    """One offload-worker run: rc, stderr (str), and the summary counts of its last pass."""
+
+    def __init__(self, cmd, rc, stderr):
+        self.cmd = cmd
+        self.rc = rc
+        self.stderr = stderr
+        self.events = self.sent = self.retried = None
+        self.work_remains = "work remains" in stderr
+        for line in stderr.splitlines():
+            m = SUMMARY_RE.search(line)
+            if m:
+                self.events, self.sent, self.retried = (int(x) for x in m.groups())
+
+    def tail(self, n=40):
+        lines = self.stderr.rstrip().splitlines()
+        return "\n".join(lines[-n:])
+
+    def __repr__(self):
+        return "<offload-worker rc=%s: %s>" % (self.rc, self.tail(5))
+
+
+def worker_env():
+    """The environment for offload-worker: the caller's, without OFFLOAD_MAIL_* overrides (the
+    stack's config says where mail goes) and with webhooks held to loopback; fails unless SMTP
+    and IMAP are on loopback."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_MAIL_")}
+    # Webhooks of other test files' cases (https://hooks.example.com/...) must not leave loopback.
+    e["OFFLOAD_WEBHOOK_LOOPBACK_ONLY"] = "true"
+    for key in ("smtp_url", "imap_url"):
+        cp = configparser.ConfigParser(interpolation=None, strict=False)
+        cp.read(env().config)
+        url = cp.get("mail", key, fallback="").strip()
+        if url:
+            host = urllib.parse.urlsplit(url).hostname
+            assert host in LOOPBACK_HOSTS, "[mail] %s = %r is not on loopback: refusing to run the worker" % (
+                key, url)
+    return e
+
+
+def worker_cmd(fake=None, args=()):
+    """The command line of one worker pass; fake is a faketime offset such as '+73h'."""
+    e = env()
+    cmd = [os.path.join(e.bin, "offload-worker"), "-c", e.config, "--once"] + [str(a) for a in args]
+    if fake:
+        cmd = ["faketime", "-f", fake] + cmd
+    return cmd
+
+
+def worker_pass(fake=None, args=(), timeout=WORKER_TIMEOUT, check=True):
+    """Runs one offload-worker pass to its end; returns a WorkerRun. With check, asserts that
+    it exited 0 and printed its summary line."""
+    cmd = worker_cmd(fake, args)
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=worker_env())
+    run = WorkerRun(cmd, p.returncode, p.stderr.decode("utf-8", "replace"))
+    if check:
+        assert run.rc == 0, "%s exited %d; stderr:\n%s" % (" ".join(cmd), run.rc, run.tail())
+        assert run.events is not None, "%s printed no summary line 'pass: N events, N sent, ...'; " \
+            "stderr:\n%s" % (" ".join(cmd), run.tail())
+    return run
+
+
+def worker_start(fake=None, args=()):
+    """Starts a worker pass in the background; returns (Popen, stderr file). stderr goes to a
+    temporary file, so a chatty worker never blocks on a full pipe."""
+    cmd = worker_cmd(fake, args)
+    errf = _tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, env=worker_env())
+    p.cmd = cmd
+    return p, errf
+
+
+def worker_finish(p, errf, timeout=WORKER_TIMEOUT):
+    """Waits for a worker started by worker_start; returns its WorkerRun (not checked)."""
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("%s did not finish within %ds" % (" ".join(p.cmd), timeout))
+    errf.seek(0)
+    text = errf.read().decode("utf-8", "replace")
+    errf.close()
+    return WorkerRun(p.cmd, p.returncode, text)
+
+
+def worker_drain(fake=None, max_passes=30):
+    """Runs passes (checked) until one ends with nothing left to claim, so that a backlog
+    (work left by other test files) cannot make a test's pass stop at its time budget.
+    Returns the runs; the last one is the pass that found nothing more to claim."""
+    runs = []
+    for _ in range(max_passes):
+        run = worker_pass(fake=fake)
+        runs.append(run)
+        if not run.work_remains:
+            return runs
+    raise AssertionError("the worker still had work after %d passes; last stderr:\n%s" % (
+        max_passes, runs[-1].tail()))
+
+
+def worker_ready(ctx):
+    """Once per run: works off whatever other test files left due, at the real time."""
+    return ctx.once("worker-drained", lambda: worker_drain(max_passes=200))
+
+
+def worker_stderr(runs):
+    """The stderr of a list of runs (for failure messages), last lines only."""
+    text = "\n".join(r.stderr.rstrip() for r in runs)
+    return "\n".join(text.splitlines()[-60:])
+
+
+class OutMail:
+    """A message the SMTP sink stored: n, meta (mail_from, rcpt_tos, received_at), raw bytes,
+    msg (email.message.EmailMessage, policy default)."""
+
+    def __init__(self, n, path, meta, raw):
+        self.n = n
+        self.path = path
+        self.meta = meta
+        self.raw = raw
+        self.msg = _email.message_from_bytes(raw, policy=_email_policy.default)
+
+    @property
+    def rcpts(self):
+        return [a.lower() for a in self.meta.get("rcpt_tos", [])]
+
+    def header(self, name):
+        v = self.msg.get(name)
+        return None if v is None else str(v)
+
+    def text(self):
+        """The text/plain body, decoded with its declared charset and transfer encoding, with
+        CRLF line ends (as sent over SMTP) turned into LF."""
+        part = self.msg.get_body(preferencelist=("plain",))
+        assert part is not None, "message %s has no text/plain body" % self.path
+        return part.get_content().replace("\r\n", "\n")
+
+    def __repr__(self):
+        return "<mail %06d to %s: %s>" % (self.n, self.rcpts, self.header("Subject"))
+
+
+_outbox_cache = {}
+
+
+def outbox_all():
+    """Every message in the sink's outbox (a .eml shows only once its .json is there), oldest
+    first. Parsed messages are cached by file name (the sink never rewrites a file)."""
+    d = stack_env("OFFLOAD_SMTP_OUTBOX")
+    out = []
+    names = set(os.listdir(d))
+    for name in sorted(names):
+        m = re.match(r"^(\d+)\.eml$", name)
+        if not m or (m.group(1) + ".json") not in names:
+            continue
+        path = os.path.join(d, name)
+        if path not in _outbox_cache:
+            with open(path, "rb") as f:
+                raw = f.read()
+            with open(os.path.join(d, m.group(1) + ".json"), "r", encoding="utf-8") as f:
+                meta = json.load(f)
+            _outbox_cache[path] = OutMail(int(m.group(1)), path, meta, raw)
+        out.append(_outbox_cache[path])
+    return out
+
+
+def outbox_count():
+    """How many messages the sink has stored (cheap: no parsing)."""
+    d = stack_env("OFFLOAD_SMTP_OUTBOX")
+    return sum(1 for n in os.listdir(d) if n.endswith(".eml"))
+
+
+def outbox_to(address):
+    """The stored messages whose envelope recipients include address, oldest first."""
+    a = address.lower()
+    return [m for m in outbox_all() if a in m.rcpts]
+
+
+def smtp_set_mode(mode):
+    """Writes the sink's mode file ('down-451', 'slow-MS', 'hold-MS'); None removes it."""
+    path = stack_env("OFFLOAD_SMTP_MODE_FILE")
+    if mode is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(mode + "\n")
+    os.rename(tmp, path)
+
+
+def smtp_log_count(needle):
+    """How many lines of the sink's log (DIR/smtp.log) contain needle."""
+    path = os.path.join(stack_env("OFFLOAD_STACK_DIR"), "smtp.log")
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        return sum(1 for line in f if needle in line)
+
+
+def unique_address(prefix="w"):
+    """A fresh recipient address (example.com: the sink keeps it; nothing leaves loopback)."""
+    return "%s-%s@example.com" % (prefix, uuid.uuid4().hex[:12])
+
+
+def poll(fn, timeout, interval=0.02, what="the condition"):
+    """Calls fn() until it returns a true value, which is returned; fails after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s did not happen within %.1fs" % (what, timeout))
+        time.sleep(interval)
+
+
+def pause_case_for_input(case_id, question="Which tax year should the W-9 cover?"):
+    """Puts a case in INPUT_NEEDED with a fresh PENDING request and no schedule, as the
+    worker does when it pauses; returns the request id."""
+    rid = str(uuid.uuid4())
+    at = now_ms()
+    sql("INSERT INTO input_requests (id, case_id, question, status, requested_at) VALUES (%s, %s, %s, 'PENDING', %d);"
+        "UPDATE cases SET status='INPUT_NEEDED', input_request_id=%s, next_action_at=%d, updated_at=%d,"
+        " version=version+1 WHERE id=%s" % (
+            sql_str(rid), sql_str(case_id), sql_str(question), at, sql_str(rid), SENTINEL, at,
+            sql_str(case_id)))
+    return rid
+
+
+def inbound_path():
+    """$OFFLOAD_BIN/offload-inbound; fails clearly while it does not exist."""
+    p = os.path.join(env().bin, "offload-inbound")
+    if not os.access(p, os.X_OK):
+        raise AssertionError("offload-inbound not built yet (%s is missing)" % p)
+    return p
+
+
+def inbound(raw, timeout=60):
+    """Pipes one message (bytes) to offload-inbound -c CONFIG; returns (exit code, stderr)."""
+    e = env()
+    p = subprocess.run([inbound_path(), "-c", e.config], input=raw, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def _imap_curl(args, data=None, timeout=30):
+    url = stack_env("OFFLOAD_IMAP_URL")
+    u = urllib.parse.urlsplit(url)
+    assert u.hostname in LOOPBACK_HOSTS, "OFFLOAD_IMAP_URL is not on loopback: %r" % url
+    cfg = 'user = "%s:%s"\n' % (stack_env("OFFLOAD_IMAP_USER"), stack_env("OFFLOAD_IMAP_PASSWORD"))
+    with _tempfile.NamedTemporaryFile("w", suffix=".curl") as cf:
+        cf.write(cfg)
+        cf.flush()
+        cmd = ["curl", "--noproxy", "*", "-sS", "--max-time", "20", "-K", cf.name] + args
+        p = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("curl %s failed (%d): %s" % (" ".join(args), p.returncode,
+                                                          p.stderr.decode("utf-8", "replace")))
+    return p.stdout.decode("utf-8", "replace")
+
+
+def imap_append(raw):
+    """Appends one message (bytes) to the stack's Dovecot INBOX over IMAP."""
+    url = stack_env("OFFLOAD_IMAP_URL")
+    with _tempfile.NamedTemporaryFile(suffix=".eml") as f:
+        f.write(raw)
+        f.flush()
+        _imap_curl([url, "-T", f.name])
+
+
+def imap_uids():
+    """The UIDs in the stack's INBOX."""
+    out = _imap_curl([stack_env("OFFLOAD_IMAP_URL"), "-X", "UID SEARCH ALL"])
+    uids = []
+    for line in out.splitlines():
+        if line.startswith("* SEARCH"):
+            uids += [int(x) for x in line.split()[2:]]
+    return uids
+
+
+def outbox_last():
+    """The highest message number in the sink's outbox (0 when empty); cheap (no parsing)."""
+    d = stack_env("OFFLOAD_SMTP_OUTBOX")
+    best = 0
+    for name in os.listdir(d):
+        m = re.match(r"^(\d+)\.eml$", name)
+        if m:
+            best = max(best, int(m.group(1)))
+    return best
+
+
+def outbox_since(last):
+    """How many messages the sink stored after number last; cheap (no parsing)."""
+    d = stack_env("OFFLOAD_SMTP_OUTBOX")
+    n = 0
+    for name in os.listdir(d):
+        m = re.match(r"^(\d+)\.eml$", name)
+        if m and int(m.group(1)) > last:
+            n += 1
+    return n
