@@ -7,6 +7,7 @@
 
 struct cfg;
 struct agent;
+struct db;
 
 /* What kind of message to draft. */
 enum agent_draft_kind {
@@ -37,6 +38,8 @@ struct agent_case {
 	int follow_up_n;             /* for AGENT_DRAFT_FOLLOW_UP: 1..max_attempts */
 	int max_attempts;
 	const char *first_subject;   /* subject of the first message, or NULL before it */
+	struct db *db;               /* when set, every model call is recorded in agent_calls
+					(the caller's connection, outside any transaction) */
 };
 
 struct agent_draft {
@@ -52,7 +55,12 @@ struct agent_decision {
 	char *reason;      /* AGENT_REJECTED */
 };
 
-/* Reads [agent] kind (default manual). NULL with *error_r on a bad configuration. */
+/*
+ * Reads [agent] kind (default manual). For kind = llm also base_url, api_key or
+ * api_key_file, model, timeout_ms, max_tokens, temperature and prompts_dir (default
+ * PKGDATADIR/prompts), and loads the prompt files. NULL with *error_r on a bad
+ * configuration (static or cfg-owned text; never the key).
+ */
 struct agent *agent_new(struct cfg *cfg, const char **error_r);
 void agent_free(struct agent **a);
 
@@ -65,5 +73,17 @@ void agent_draft_free(struct agent_draft *d);
 int agent_evaluate(struct agent *a, const struct agent_case *c, struct agent_decision *out,
 		   const char **error_r);
 void agent_decision_free(struct agent_decision *d);
+
+/* 1 when the agent judges threads by itself (llm): an operator's answer without a decision
+ * is then given to it and the thread evaluated again (SPEC §4.4). 0 for the manual agent. */
+int agent_judges_answers(const struct agent *a);
+
+/*
+ * Checks a GOAL_ACHIEVED result (JSON text; NULL means null) against the case's
+ * resultSchema with the subset of SPEC §4.3. NULL when it conforms or there is no schema;
+ * otherwise a question for the operator naming what is missing ("result.taxId: is
+ * required"), newly allocated.
+ */
+char *agent_result_problem(json_object *result_schema, const char *result_json);
 
 #endif

@@ -4,36 +4,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "agent/agent.h"
-#include "common/cfg.h"
+#include "agent/agent-private.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 
 #define SUBJECT_MAX 120
 #define QUOTE_MAX 4000
-
-struct agent {
-	int kind; /* only the manual agent exists so far */
-};
-
-struct agent *agent_new(struct cfg *cfg, const char **error_r)
-{
-	const char *kind = cfg_get(cfg, "agent", "kind", "manual");
-	struct agent *a;
-
-	if (strcmp(kind, "manual") != 0) {
-		*error_r = "[agent] kind: only \"manual\" is available in this build";
-		return NULL;
-	}
-	a = xcalloc(1, sizeof *a);
-	return a;
-}
-
-void agent_free(struct agent **a)
-{
-	free(*a);
-	*a = NULL;
-}
 
 static const char *get_str(json_object *o, const char *key)
 {
@@ -80,8 +56,7 @@ static void signature(struct buf *b, json_object *persona)
 	buf_puts(b, "\n");
 }
 
-int agent_draft(struct agent *a, const struct agent_case *c, enum agent_draft_kind kind,
-		struct agent_draft *out, const char **error_r)
+int manual_draft(const struct agent_case *c, enum agent_draft_kind kind, struct agent_draft *out)
 {
 	const char *objective = get_str(c->goal, "objective");
 	const char *name = get_str(c->counterparty, "name");
@@ -89,8 +64,6 @@ int agent_draft(struct agent *a, const struct agent_case *c, enum agent_draft_ki
 	struct buf body;
 	char *line;
 
-	(void)a;
-	(void)error_r;
 	memset(out, 0, sizeof *out);
 	buf_init(&body, 1024 * 1024);
 	json_object_object_get_ex(c->goal, "knowledge", &knowledge);
@@ -123,60 +96,22 @@ int agent_draft(struct agent *a, const struct agent_case *c, enum agent_draft_ki
 	return 0;
 }
 
-void agent_draft_free(struct agent_draft *d)
+int manual_evaluate(const struct agent_case *c, struct agent_decision *out)
 {
-	free(d->subject);
-	free(d->body);
-	memset(d, 0, sizeof *d);
-}
-
-int agent_evaluate(struct agent *a, const struct agent_case *c, struct agent_decision *out,
-		   const char **error_r)
-{
-	size_t n = c->thread ? json_object_array_length(c->thread) : 0;
-	const char *latest = NULL, *from = NULL;
+	const char *from = NULL;
+	char *latest = agent_latest_inbound(c, &from, QUOTE_MAX);
 	struct buf q;
 
-	(void)a;
-	(void)error_r;
 	memset(out, 0, sizeof *out);
-	for (size_t i = n; i-- > 0;) {
-		json_object *m = json_object_array_get_idx(c->thread, i);
-		const char *dir = get_str(m, "direction");
-
-		if (dir && strcmp(dir, "inbound") == 0) {
-			latest = get_str(m, "body");
-			from = get_str(m, "from");
-			break;
-		}
-	}
 	/* SPEC §6: every real reply pauses the case; the operator decides with a decision. */
 	buf_init(&q, QUOTE_MAX + 1024);
 	buf_printf(&q, "%s replied. Decide how to continue (POST /cases/%s/input with a decision: "
 		   "GOAL_ACHIEVED with a result, REPLY with the text to send, REJECTED with a "
 		   "reason, or WAIT).\n\n", from ? from : "The counterparty", c->case_id);
-	if (latest) {
-		size_t len = strlen(latest);
-
-		if (len > QUOTE_MAX) {
-			len = QUOTE_MAX;
-			while (len > 0 && ((unsigned char)latest[len] & 0xc0) == 0x80)
-				len--;
-		}
-		buf_append(&q, latest, len);
-		if (len < strlen(latest))
-			buf_puts(&q, "\n[...]");
-	}
+	if (latest)
+		buf_puts(&q, latest);
+	free(latest);
 	out->kind = AGENT_NEEDS_INPUT;
 	out->question = q.data;
 	return 0;
-}
-
-void agent_decision_free(struct agent_decision *d)
-{
-	free(d->reply);
-	free(d->question);
-	free(d->result_json);
-	free(d->reason);
-	memset(d, 0, sizeof *d);
 }

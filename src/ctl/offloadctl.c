@@ -467,6 +467,31 @@ static void print_case_human(json_object *c)
 		printf("\n%s\n", json_object_get_string(v));
 }
 
+/* Adds agentUsage: the totals of the case's LLM calls (sql/005_agent.sql). A database
+ * without that table (migrations not applied yet) just shows none. */
+static void add_agent_usage(struct ctl *ctl, json_object *c, const char *case_id)
+{
+	static const char sql[] =
+		"SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
+		" COALESCE(SUM(total_tokens), 0), COALESCE(SUM(latency_ms), 0)"
+		" FROM agent_calls WHERE case_id = ?";
+	static const char *const keys[] = { "calls", "promptTokens", "completionTokens",
+					    "totalTokens", "latencyMs" };
+	struct db_arg a[] = { DB_STR(case_id) };
+	struct db_res *res = NULL;
+	json_object *u;
+
+	if (db_query(ctl->db, sql, a, 1, &res) < 0 || db_res_rows(res) != 1) {
+		db_res_free(&res);
+		return;
+	}
+	u = json_object_new_object();
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		json_object_object_add(u, keys[i], json_object_new_int64(db_res_int(res, 0, i)));
+	json_object_object_add(c, "agentUsage", u);
+	db_res_free(&res);
+}
+
 static int cmd_case_show(struct ctl *ctl, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
@@ -478,7 +503,8 @@ static int cmd_case_show(struct ctl *ctl, int argc, char **argv)
 
 	if (r == 1) {
 		printf("usage: offloadctl case show CASE_ID [--transcript] [--json]\n\n"
-		       "Shows a case as GET /cases/{id} does, plus its client id and webhook URL;\n"
+		       "Shows a case as GET /cases/{id} does, plus its client id and webhook URL\n"
+		       "and agentUsage (LLM calls, tokens and latency in ms, summed);\n"
 		       "--transcript adds the conversation.\n");
 		return 0;
 	}
@@ -500,6 +526,7 @@ static int cmd_case_show(struct ctl *ctl, int argc, char **argv)
 		log_error("no case %s", pos[0]);
 		return EXIT_NOT_FOUND;
 	}
+	add_agent_usage(ctl, c, pos[0]);
 	if (ctl->json)
 		print_json(c);
 	else

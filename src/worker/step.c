@@ -181,9 +181,10 @@ static int load_case(struct worker_ctx *w, const char *case_id, struct case_row 
 	return 1;
 }
 
-static void agent_view(const struct case_row *c, struct agent_case *ac)
+static void agent_view(const struct case_row *c, struct db *db, struct agent_case *ac)
 {
 	memset(ac, 0, sizeof *ac);
+	ac->db = db;
 	ac->case_id = c->id;
 	ac->goal = c->goal;
 	ac->counterparty = c->counterparty;
@@ -448,7 +449,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct queue_e
 		unsigned char rnd[4];
 		char hex[9];
 
-		agent_view(c, &ac);
+		agent_view(c, w->db, &ac);
 		if (text) {
 			d.subject = thread_subject(c, "our request");
 			d.body = xstrdup(text);
@@ -650,10 +651,20 @@ static int decide(struct worker_ctx *w, const struct queue_event *ev, const stru
 		  const struct agent_decision *d, int64_t now)
 {
 	struct transition t = { .next_action_at = OFFLOAD_NEVER_MS };
+	char *problem = NULL;
 	int r;
 
 	switch (d->kind) {
 	case AGENT_GOAL_ACHIEVED:
+		/* SPEC §4.3: a result that does not conform to resultSchema completes nothing;
+		 * the operator is asked for what is missing instead. */
+		problem = agent_result_problem(c->result_schema, d->result_json ? d->result_json : "{}");
+		if (problem) {
+			t.status = "INPUT_NEEDED";
+			t.question = problem;
+			t.webhook = "case.input_needed";
+			break;
+		}
 		t.status = "COMPLETED";
 		t.result_status = "goal_achieved";
 		t.result_json = d->result_json ? d->result_json : "{}";
@@ -684,6 +695,7 @@ static int decide(struct worker_ctx *w, const struct queue_event *ev, const stru
 		return send_and_apply(w, ev, c, AGENT_DRAFT_REPLY, d->reply, &t, now);
 	}
 	r = apply(w, ev, c, &t, now);
+	free(problem);
 	if (r == 0)
 		return retry_later(w, ev, now, 1000, "the case changed");
 	if (r < 0)
@@ -703,7 +715,7 @@ static int on_reply(struct worker_ctx *w, const struct queue_event *ev, const st
 
 	if (strcmp(c->status, "RUNNING") != 0)
 		return finish_noop(w, ev, now, "the case is not RUNNING; the reply stays in the thread");
-	agent_view(c, &ac);
+	agent_view(c, w->db, &ac);
 	t0 = util_now_us();
 	r = agent_evaluate(w->agent, &ac, &d, &err);
 	w->stats.agent_us += util_now_us() - t0;
@@ -757,14 +769,29 @@ static int on_input(struct worker_ctx *w, const struct queue_event *ev, const st
 		    int64_t now)
 {
 	struct agent_decision d;
-	int r;
+	int decided, r;
 
 	if (strcmp(c->status, "INPUT_NEEDED") != 0)
 		return finish_noop(w, ev, now, "the case is not waiting for input");
-	if (!operator_decision(ev, &d)) {
+	decided = operator_decision(ev, &d);
+	if (!decided && !agent_judges_answers(w->agent)) {
 		/* Without a decision the answer is context: the manual agent cannot judge the
 		 * thread again, so the case resumes its schedule. */
 		d.kind = AGENT_WAIT;
+	} else if (!decided) {
+		/* SPEC §4.4: the answer is context for the agent, which judges the thread again. */
+		struct agent_case ac;
+		const char *err = NULL;
+		int64_t t0 = util_now_us();
+
+		agent_view(c, w->db, &ac);
+		r = agent_evaluate(w->agent, &ac, &d, &err);
+		w->stats.agent_us += util_now_us() - t0;
+		if (r < 0)
+			return retry_later(w, ev, now, queue_backoff_ms(ev->attempts),
+					   err ? err : "evaluation failed");
+		if (d.kind == AGENT_WAIT)
+			d.kind = AGENT_NEEDS_INPUT;
 	}
 	if (d.kind == AGENT_REPLY && (!d.reply || !*d.reply)) {
 		agent_decision_free(&d);
