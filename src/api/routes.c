@@ -7,6 +7,7 @@
 #include "api/cases.h"
 #include "api/files.h"
 #include "api/http.h"
+#include "api/metrics.h"
 #include "api/routes.h"
 #include "api/validate.h"
 #include "common/log.h"
@@ -33,6 +34,7 @@ static const struct route routes[] = {
 	{ "POST", "/cases/*/input", cases_input, ROUTE_AUTH | ROUTE_BODY },
 	{ "GET", "/files/*", files_download, 0 },
 	{ "GET", "/healthz", health_get, 0 },
+	{ "GET", "/metrics", metrics_get, 0 },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -143,6 +145,7 @@ void routes_dispatch(struct api_thread *t)
 	const struct route *found = NULL;
 	char allow[64] = "";
 	int path_known = 0;
+	int64_t start_us = util_now_us();
 
 	memset(&r, 0, sizeof r);
 	r.t = t;
@@ -196,5 +199,6 @@ void routes_dispatch(struct api_thread *t)
 	if (!r.replied)
 		http_reply_internal(&r, "handler sent no reply");
 out:
+	metrics_observe(r.method, found ? found->pattern : NULL, r.status, util_now_us() - start_us);
 	free(r.body);
 }

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "common/cfg.h"
@@ -15,6 +17,7 @@
 #include "store/caseview.h"
 #include "store/db.h"
 #include "store/migrate.h"
+#include "webhook/deliver.h"
 
 /* Exit codes: 0 done, 1 failed, 2 bad usage, 3 not found. */
 #define EXIT_USAGE 2
@@ -44,6 +47,14 @@ static const char main_usage[] =
 	"  case list [--client ID] [--status S] [--limit N]\n"
 	"                                           list cases, most recently updated first\n"
 	"  case nudge CASE_ID                       make the case's next action due now\n"
+	"  client rotate-secret CLIENT_ID [--finish]\n"
+	"                                           new webhook secret (shown once); both are\n"
+	"                                           used to sign until --finish\n"
+	"  webhook list [--case ID] [--dead]        list webhook deliveries, newest first\n"
+	"  webhook show EVENT_ID                    one delivery with its body and last answer\n"
+	"  webhook redeliver EVENT_ID               make a delivery pending and due now\n"
+	"  webhook deliver [--once] [--case ID]     deliver the due webhooks now, then exit\n"
+	"  idempotency purge                        delete Idempotency-Keys older than 24 h\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  configuration file (default: $OFFLOAD_CONFIG, then\n"
@@ -677,6 +688,434 @@ fail:
 	return 1;
 }
 
+static void add_ms_or_null(json_object *o, const char *key, const struct db_res *res, size_t row,
+			   size_t col)
+{
+	const char *v = db_res_get(res, row, col);
+
+	json_object_object_add(o, key, v ? json_object_new_int64(db_res_int(res, row, col)) : NULL);
+}
+
+static void add_str_or_null(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+/* The columns every webhook query below selects, in this order. */
+#define WEBHOOK_COLUMNS \
+	"event_id, case_id, client_id, event_type, url, state, attempts, next_attempt_at," \
+	" last_status_code, last_error, last_response_body, created_at, delivered_at," \
+	" lease_owner, lease_until"
+
+/* One delivery row as JSON; with_body adds the exact envelope (column 15). */
+static json_object *delivery_json(const struct db_res *res, size_t i, int with_body)
+{
+	json_object *o = json_object_new_object();
+	const char *state = db_res_get(res, i, 5);
+
+	json_object_object_add(o, "eventId", json_object_new_string(db_res_get(res, i, 0)));
+	json_object_object_add(o, "caseId", json_object_new_string(db_res_get(res, i, 1)));
+	json_object_object_add(o, "clientId", json_object_new_string(db_res_get(res, i, 2)));
+	json_object_object_add(o, "eventType", json_object_new_string(db_res_get(res, i, 3)));
+	json_object_object_add(o, "url", json_object_new_string(db_res_get(res, i, 4)));
+	json_object_object_add(o, "state", json_object_new_string(state));
+	json_object_object_add(o, "attempts", json_object_new_int64(db_res_int(res, i, 6)));
+	if (strcmp(state, "pending") == 0)
+		add_ms_or_null(o, "nextAttemptAt", res, i, 7);
+	else
+		json_object_object_add(o, "nextAttemptAt", NULL);
+	add_ms_or_null(o, "lastStatusCode", res, i, 8);
+	add_str_or_null(o, "lastError", db_res_get(res, i, 9));
+	add_str_or_null(o, "lastResponseBody", db_res_get(res, i, 10));
+	json_object_object_add(o, "createdAt", json_object_new_int64(db_res_int(res, i, 11)));
+	add_ms_or_null(o, "deliveredAt", res, i, 12);
+	add_str_or_null(o, "leaseOwner", db_res_get(res, i, 13));
+	add_ms_or_null(o, "leaseUntil", res, i, 14);
+	if (with_body)
+		add_str_or_null(o, "body", db_res_get(res, i, 15));
+	return o;
+}
+
+static int cmd_webhook_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"SELECT " WEBHOOK_COLUMNS " FROM webhook_deliveries"
+		" WHERE (? IS NULL OR case_id = ?) AND (? IS NULL OR state = ?)"
+		" ORDER BY created_at DESC, id DESC LIMIT ?";
+	const char *case_id = NULL, *state = NULL, *limit_s = NULL;
+	int dead = 0;
+	struct opt opts[] = { { "case", &case_id, NULL }, { "state", &state, NULL },
+			      { "dead", NULL, &dead }, { "limit", &limit_s, NULL },
+			      { NULL, NULL, NULL } };
+	struct db_res *res = NULL;
+	json_object *arr;
+	int64_t limit = 50;
+	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl webhook list [--case CASE_ID] [--dead | --state STATE]\n"
+		       "                              [--limit N] [--json]\n\n"
+		       "Lists webhook deliveries (the outbox), newest first (default limit 50, at\n"
+		       "most 10000). STATE: pending (waiting for its first attempt or a retry),\n"
+		       "delivered (a 2xx was received) or dead (refused, or retries used up);\n"
+		       "--dead is --state dead. Shows attempts, the next attempt (pending) and the\n"
+		       "last HTTP status and error; --json adds the response body kept (1 KiB).\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (dead) {
+		if (state && strcmp(state, "dead") != 0)
+			return usage_error("--dead and --state %s contradict each other", state);
+		state = "dead";
+	}
+	if (state && strcmp(state, "pending") != 0 && strcmp(state, "delivered") != 0 &&
+	    strcmp(state, "dead") != 0)
+		return usage_error("--state must be pending, delivered or dead");
+	if (limit_s && (util_parse_int64(limit_s, &limit) < 0 || limit < 1 || limit > 10000))
+		return usage_error("--limit must be from 1 to 10000");
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg args[] = { DB_STR(case_id), DB_STR(case_id), DB_STR(state),
+					 DB_STR(state), DB_INT(limit) };
+
+		if (db_query(ctl->db, sql, args, 5, &res) < 0) {
+			log_error("webhook list: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	arr = json_object_new_array();
+	if (!ctl->json)
+		printf("%-72s  %-9s  %-5s  %-24s  %s\n", "EVENT ID", "STATE", "TRIES",
+		       "NEXT ATTEMPT / DELIVERED", "LAST RESULT");
+	for (size_t i = 0; i < db_res_rows(res); i++) {
+		const char *st = db_res_get(res, i, 5);
+		char when[32] = "-", last[96] = "-";
+
+		json_object_array_add(arr, delivery_json(res, i, 0));
+		if (ctl->json)
+			continue;
+		if (strcmp(st, "pending") == 0)
+			util_iso8601_ms(db_res_int(res, i, 7), when);
+		else if (db_res_get(res, i, 12))
+			util_iso8601_ms(db_res_int(res, i, 12), when);
+		if (db_res_get(res, i, 9))
+			snprintf(last, sizeof last, "%.95s", db_res_get(res, i, 9));
+		else if (db_res_get(res, i, 8))
+			snprintf(last, sizeof last, "HTTP %s", db_res_get(res, i, 8));
+		printf("%-72s  %-9s  %-5s  %-24s  %s\n", db_res_get(res, i, 0), st,
+		       db_res_get(res, i, 6), when, last);
+	}
+	if (ctl->json)
+		print_json(arr);
+	json_object_put(arr);
+	db_res_free(&res);
+	return 0;
+}
+
+static int cmd_webhook_show(struct ctl *ctl, int argc, char **argv)
+{
+	static const char sql[] =
+		"SELECT " WEBHOOK_COLUMNS ", body FROM webhook_deliveries WHERE event_id = ?";
+	const char *pos[1] = { NULL };
+	struct db_res *res = NULL;
+	json_object *o;
+	int n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl webhook show EVENT_ID [--json]\n\n"
+		       "Shows one webhook delivery: its state and history, and the exact body that\n"
+		       "is signed and sent on every attempt.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("webhook show needs an EVENT_ID (from 'webhook list')");
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg a[] = { DB_STR(pos[0]) };
+
+		if (db_query(ctl->db, sql, a, 1, &res) < 0) {
+			log_error("webhook show: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	if (db_res_rows(res) == 0) {
+		db_res_free(&res);
+		log_error("no webhook delivery %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	o = delivery_json(res, 0, 1);
+	if (ctl->json) {
+		print_json(o);
+	} else {
+		json_object_object_foreach(o, key, val)
+		{
+			printf("%-17s %s\n", key, val ? json_object_get_string(val) : "null");
+		}
+	}
+	json_object_put(o);
+	db_res_free(&res);
+	return 0;
+}
+
+static int cmd_webhook_redeliver(struct ctl *ctl, int argc, char **argv)
+{
+	/* Clearing the lease also voids the outcome of an attempt in flight (its lease check
+	 * fails), so the delivery is simply tried again. */
+	static const char sql[] =
+		"UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?,"
+		" attempts = IF(? = 1, attempts, 0), lease_owner = NULL, lease_until = NULL,"
+		" delivered_at = NULL WHERE event_id = ?";
+	const char *pos[1] = { NULL };
+	int keep = 0;
+	struct opt opts[] = { { "keep-attempts", NULL, &keep }, { NULL, NULL, NULL } };
+	int64_t now = util_now_ms();
+	int n, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl webhook redeliver EVENT_ID [--keep-attempts] [--json]\n\n"
+		       "Makes the delivery pending and due now, whatever its state (dead, delivered\n"
+		       "or pending); the next worker pass (or 'webhook deliver') sends it again with\n"
+		       "the same webhook-id, so receivers can tell it is a repeat. The attempt count\n"
+		       "is reset to 0, so the whole retry schedule applies again; --keep-attempts\n"
+		       "keeps it (a dead delivery then dies again at its next failure). The last\n"
+		       "status, error and response stay until the next attempt replaces them.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("webhook redeliver needs an EVENT_ID (from 'webhook list')");
+	if (open_db(ctl) < 0)
+		return 1;
+	{
+		struct db_arg a[] = { DB_INT(now), DB_INT(keep), DB_STR(pos[0]) };
+
+		if (db_query(ctl->db, sql, a, 3, NULL) < 0) {
+			log_error("webhook redeliver: %s", db_error(ctl->db));
+			return 1;
+		}
+	}
+	if (db_affected_rows(ctl->db) == 0) {
+		log_error("no webhook delivery %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "eventId", json_object_new_string(pos[0]));
+		json_object_object_add(o, "state", json_object_new_string("pending"));
+		json_object_object_add(o, "nextAttemptAt", json_object_new_int64(now));
+		json_object_object_add(o, "attemptsReset", json_object_new_boolean(!keep));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("webhook %s is pending and due now%s\n", pos[0],
+		       keep ? " (attempts kept)" : " (attempts reset to 0)");
+	}
+	return 0;
+}
+
+static int cmd_webhook_deliver(struct ctl *ctl, int argc, char **argv)
+{
+	const char *case_id = NULL, *budget_s = NULL;
+	int once = 0;
+	struct opt opts[] = { { "once", NULL, &once }, { "case", &case_id, NULL },
+			      { "budget", &budget_s, NULL }, { NULL, NULL, NULL } };
+	struct webhook_stats st;
+	char owner[64], host[64] = "host";
+	int64_t budget = 60;
+	int n, rc, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl webhook deliver [--once] [--case CASE_ID] [--budget SECONDS]\n"
+		       "                                 [--json]\n\n"
+		       "Delivers the due webhook deliveries once, the way the worker does in each\n"
+		       "pass ([webhook] settings apply: retry_schedule_s, timeouts, allow_private),\n"
+		       "and exits; --once is the default and only mode. --case limits it to one\n"
+		       "case's deliveries. No new request starts after --budget seconds (default\n"
+		       "60). Prints how many were delivered, failed (to be retried) and dead.\n"
+		       "Exit status 1 on database trouble.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	(void)once;
+	if (budget_s && (util_parse_int64(budget_s, &budget) < 0 || budget < 1 || budget > 86400))
+		return usage_error("--budget must be from 1 to 86400 seconds");
+	if (case_id && !util_uuid_valid(case_id))
+		return usage_error("--case needs a case id");
+	if (open_db(ctl) < 0)
+		return 1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl initialisation failed");
+		return 1;
+	}
+	gethostname(host, sizeof host - 1);
+	snprintf(owner, sizeof owner, "%.40s:%d:offloadctl", host, (int)getpid());
+	rc = webhook_deliver_due_case(ctl->db, ctl->cfg, owner, util_now_ms() + budget * 1000,
+				      case_id, &st);
+	curl_global_cleanup();
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "delivered", json_object_new_int(st.delivered));
+		json_object_object_add(o, "failed", json_object_new_int(st.failed));
+		json_object_object_add(o, "dead", json_object_new_int(st.dead));
+		json_object_object_add(o, "ok", json_object_new_boolean(rc == 0));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("webhooks: %d delivered, %d failed (will be retried), %d dead%s\n",
+		       st.delivered, st.failed, st.dead, rc < 0 ? " (stopped: database trouble)" : "");
+	}
+	return rc < 0 ? 1 : 0;
+}
+
+static int cmd_client_rotate_secret(struct ctl *ctl, int argc, char **argv)
+{
+	static const char load[] =
+		"SELECT webhook_secret_previous FROM clients WHERE id = ? FOR UPDATE";
+	static const char rotate[] =
+		"UPDATE clients SET webhook_secret_previous = webhook_secret, webhook_secret = ?"
+		" WHERE id = ?";
+	static const char finish[] = "UPDATE clients SET webhook_secret_previous = NULL WHERE id = ?";
+	const char *pos[1] = { NULL };
+	int fin = 0, force = 0, in_rotation;
+	struct opt opts[] = { { "finish", NULL, &fin }, { "force", NULL, &force },
+			      { NULL, NULL, NULL } };
+	struct db_res *res = NULL;
+	unsigned char raw[32];
+	char secret[64], b64[48];
+	int n, rc = 1, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl client rotate-secret CLIENT_ID [--force] [--json]\n"
+		       "       offloadctl client rotate-secret CLIENT_ID --finish [--json]\n\n"
+		       "Starts a rotation of the client's webhook signing secret: a new secret\n"
+		       "(whsec_...) is made current and printed (shown only here) and the old one is\n"
+		       "kept as the previous secret. Until the rotation is finished every delivery\n"
+		       "carries two signatures, one per secret, so the receiver verifies with either\n"
+		       "while it switches. A rotation already in progress is refused (its previous\n"
+		       "secret would be lost) unless --force.\n"
+		       "--finish: forgets the previous secret; deliveries carry one signature again.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1 || !util_uuid_valid(pos[0]))
+		return usage_error("client rotate-secret needs a CLIENT_ID (from 'client list')");
+	if (fin && force)
+		return usage_error("--finish and --force do not go together");
+	if (open_db(ctl) < 0)
+		return 1;
+	if (db_begin(ctl->db) < 0)
+		goto fail;
+	{
+		struct db_arg a[] = { DB_STR(pos[0]) };
+
+		if (db_query(ctl->db, load, a, 1, &res) < 0)
+			goto fail;
+	}
+	if (db_res_rows(res) == 0) {
+		db_rollback(ctl->db);
+		db_res_free(&res);
+		log_error("no client %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	in_rotation = db_res_get(res, 0, 0) != NULL;
+	if (fin) {
+		struct db_arg a[] = { DB_STR(pos[0]) };
+
+		if (db_query(ctl->db, finish, a, 1, NULL) < 0 || db_commit(ctl->db) < 0)
+			goto fail;
+		if (ctl->json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "clientId", json_object_new_string(pos[0]));
+			json_object_object_add(o, "rotationFinished", json_object_new_boolean(1));
+			print_json(o);
+			json_object_put(o);
+		} else {
+			printf("client %s: %s\n", pos[0],
+			       in_rotation ? "previous webhook secret forgotten; one signature from now on"
+					   : "no rotation was in progress");
+		}
+		rc = 0;
+		goto out;
+	}
+	if (in_rotation && !force) {
+		db_rollback(ctl->db);
+		log_error("client %s: a secret rotation is already in progress; finish it with "
+			  "--finish first (or --force to drop the older secret)", pos[0]);
+		goto out;
+	}
+	util_random_bytes(raw, sizeof raw);
+	util_base64(raw, sizeof raw, b64);
+	snprintf(secret, sizeof secret, "whsec_%s", b64);
+	{
+		struct db_arg a[] = { DB_STR(secret), DB_STR(pos[0]) };
+
+		if (db_query(ctl->db, rotate, a, 2, NULL) < 0 || db_commit(ctl->db) < 0)
+			goto fail;
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "clientId", json_object_new_string(pos[0]));
+		json_object_object_add(o, "webhookSecret", json_object_new_string(secret));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("client %s\nnew webhook secret: %s\n\nThe new secret is shown only now. "
+		       "Deliveries are signed with both the new and the previous secret until you "
+		       "run:\n  offloadctl client rotate-secret %s --finish\n", pos[0], secret, pos[0]);
+	}
+	explicit_bzero(secret, sizeof secret);
+	explicit_bzero(raw, sizeof raw);
+	rc = 0;
+	goto out;
+fail:
+	db_rollback(ctl->db);
+	log_error("client rotate-secret: %s", db_error(ctl->db));
+out:
+	db_res_free(&res);
+	return rc;
+}
+
+static int cmd_idempotency_purge(struct ctl *ctl, int argc, char **argv)
+{
+	int n, purged, r = parse_sub(argc, argv, NULL, NULL, 0, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl idempotency purge [--json]\n\n"
+		       "Deletes the Idempotency-Keys of POST /cases that are 24 hours old or older\n"
+		       "(the worker does this on every pass). Prints how many were deleted.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (open_db(ctl) < 0)
+		return 1;
+	purged = webhook_purge_idempotency(ctl->db, util_now_ms());
+	if (purged < 0)
+		return 1;
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "purged", json_object_new_int(purged));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("%d Idempotency-Key(s) purged\n", purged);
+	}
+	return 0;
+}
+
 struct command {
 	const char *group, *verb;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
@@ -692,6 +1131,12 @@ static const struct command commands[] = {
 	{ "case", "show", cmd_case_show },
 	{ "case", "list", cmd_case_list },
 	{ "case", "nudge", cmd_case_nudge },
+	{ "client", "rotate-secret", cmd_client_rotate_secret },
+	{ "webhook", "list", cmd_webhook_list },
+	{ "webhook", "show", cmd_webhook_show },
+	{ "webhook", "redeliver", cmd_webhook_redeliver },
+	{ "webhook", "deliver", cmd_webhook_deliver },
+	{ "idempotency", "purge", cmd_idempotency_purge },
 };
 
 int main(int argc, char **argv)
