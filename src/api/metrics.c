@@ -189,6 +189,54 @@ static void put_counts(struct buf *out, const char *name, const char *label,
 	}
 }
 
+/* MariaDB ER_NO_SUCH_TABLE: a schema older than the agent's accounting table. */
+#define METRICS_ER_NO_SUCH_TABLE 1146
+
+/* Agent calls and tokens from the accounting table (SPEC §6). 0 (also when the table does not
+ * exist yet), or -1 when the query failed. A scan of the table: fine for a scrape every few
+ * seconds up to some millions of calls. */
+static int put_agent(struct buf *out, struct db *db)
+{
+	static const char sql[] =
+		"SELECT call_name, outcome, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)"
+		" FROM agent_calls GROUP BY call_name, outcome ORDER BY call_name, outcome";
+	struct db_res *res = NULL;
+	size_t n;
+
+	if (db_query(db, sql, NULL, 0, &res) < 0)
+		return db_errno(db) == METRICS_ER_NO_SUCH_TABLE ? 0 : -1;
+	n = db_res_rows(res);
+	put_help(out, "offload_agent_calls_total", "counter",
+		 "Calls to the agent's language model, by call and outcome.");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(out, "offload_agent_calls_total{call=\"");
+		put_label(out, db_res_get(res, i, 0));
+		buf_puts(out, "\",outcome=\"");
+		put_label(out, db_res_get(res, i, 1));
+		buf_printf(out, "\"} %lld\n", (long long)db_res_int(res, i, 2));
+	}
+	put_help(out, "offload_agent_tokens_total", "counter",
+		 "Tokens used by the agent's language model, by call and kind (prompt, completion).");
+	/* Rows come sorted by call: sum the outcomes of each call. */
+	for (size_t i = 0; i < n;) {
+		const char *call = db_res_get(res, i, 0);
+		int64_t prompt = 0, completion = 0;
+
+		for (; i < n && strcmp(db_res_get(res, i, 0), call) == 0; i++) {
+			prompt += db_res_int(res, i, 3);
+			completion += db_res_int(res, i, 4);
+		}
+		buf_puts(out, "offload_agent_tokens_total{call=\"");
+		put_label(out, call);
+		buf_printf(out, "\",kind=\"prompt\"} %lld\n", (long long)prompt);
+		buf_puts(out, "offload_agent_tokens_total{call=\"");
+		put_label(out, call);
+		buf_printf(out, "\",kind=\"completion\"} %lld\n", (long long)completion);
+	}
+	db_res_free(&res);
+	return 0;
+}
+
 /* The database gauges. 0, or -1 when a query failed (nothing written then). */
 static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 {
@@ -230,6 +278,10 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 	put_help(out, "offload_webhook_deliveries_due", "gauge",
 		 "Pending webhook deliveries whose next attempt is due.");
 	buf_printf(out, "offload_webhook_deliveries_due %lld\n", (long long)db_res_int(hooks_due, 0, 0));
+	if (put_agent(out, db) < 0) {
+		log_warn("metrics: %s", db_error(db));
+		goto out;
+	}
 	rc = 0;
 out:
 	db_res_free(&cases);

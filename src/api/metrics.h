@@ -20,7 +20,8 @@ void metrics_observe(const char *method, const char *route, int status, int64_t 
  * offload_http_request_duration_seconds by method, route and status; offload_cases by
  * status; offload_events_due and offload_events_due_age_seconds (the internal queue's due
  * backlog); offload_webhook_deliveries by state and offload_webhook_deliveries_due;
- * offload_database_up. Always 200 text/plain; version=0.0.4 (the database gauges are left
+ * offload_agent_calls_total by call and outcome and offload_agent_tokens_total by call and
+ * kind (from the agent_calls table, when it exists); offload_database_up. Always 200 text/plain; version=0.0.4 (the database gauges are left
  * out, and offload_database_up is 0, when the database does not answer).
  */
 void metrics_get(struct http_request *r);

@@ -114,3 +114,26 @@ def test_metrics_method_not_allowed(ctx):
     r = lib.post("/metrics", {})
     lib.expect_err(r, 405, "METHOD_NOT_ALLOWED")
     assert r.header("allow") == "GET", r.headers
+
+
+def test_agent_token_counters_match_the_accounting_table(ctx):
+    if not lib.sql("SHOW TABLES LIKE 'agent_calls'"):
+        return  # a schema without the agent's accounting table: nothing to count
+    cid = lib.create_case(lib.minimal_case_body())
+    now = lib.now_ms()
+    for name, p, c, outcome in (("draft_message", 120, 30, "ok"), ("draft_message", 80, 0, "http_error"),
+                                ("evaluate_thread", 500, 42, "ok")):
+        lib.sql("INSERT INTO agent_calls (case_id, call_name, model, prompt_tokens, completion_tokens,"
+                " total_tokens, latency_ms, http_status, outcome, created_at) VALUES"
+                " ('%s', '%s', 'test-model', %d, %d, %d, 5, 200, '%s', %d)" % (cid, name, p, c, p + c, outcome, now))
+    samples, types = scrape()
+    assert types.get("offload_agent_tokens_total") == "counter", types
+    assert types.get("offload_agent_calls_total") == "counter", types
+    for name, p, c in lib.sql("SELECT call_name, SUM(prompt_tokens), SUM(completion_tokens) FROM agent_calls"
+                              " GROUP BY call_name"):
+        assert value(samples, "offload_agent_tokens_total", call=name, kind="prompt") == int(p), (name, p)
+        assert value(samples, "offload_agent_tokens_total", call=name, kind="completion") == int(c), (name, c)
+    for name, outcome, n in lib.sql("SELECT call_name, outcome, COUNT(*) FROM agent_calls"
+                                    " GROUP BY call_name, outcome"):
+        assert value(samples, "offload_agent_calls_total", call=name, outcome=outcome) == int(n), (name, outcome)
+    lib.sql("UPDATE events SET state = 'done' WHERE case_id = '%s'" % cid)
