@@ -29,6 +29,8 @@ int compose_message(const struct compose_msg *m, char **raw_r, size_t *len_r,
 	GMimeTextPart *part = NULL;
 	GMimeFormatOptions *fmt = NULL;
 	GDateTime *date = NULL;
+	GMimeStream *body_stream = NULL;
+	GMimeDataWrapper *content = NULL;
 	char *text = NULL;
 	int rc = -1;
 
@@ -65,8 +67,12 @@ int compose_message(const struct compose_msg *m, char **raw_r, size_t *len_r,
 	/* RFC 3834 §5: we are a person's agent, not an autoresponder; say so explicitly. */
 	g_mime_object_set_header(GMIME_OBJECT(msg), "Auto-Submitted", "no", NULL);
 
+	/* g_mime_text_part_set_text() would re-encode text that fits Latin-1 as ISO-8859-1;
+	 * the body goes in as the UTF-8 bytes it is, labelled so. */
 	part = g_mime_text_part_new_with_subtype("plain");
-	g_mime_text_part_set_text(part, m->body);
+	body_stream = g_mime_stream_mem_new_with_buffer(m->body, strlen(m->body));
+	content = g_mime_data_wrapper_new_with_stream(body_stream, GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(GMIME_PART(part), content);
 	g_mime_text_part_set_charset(part, "utf-8");
 	g_mime_part_set_content_encoding(GMIME_PART(part), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
 	g_mime_message_set_mime_part(msg, GMIME_OBJECT(part));
@@ -87,6 +93,10 @@ out:
 		g_mime_format_options_free(fmt);
 	if (date)
 		g_date_time_unref(date);
+	if (content)
+		g_object_unref(content);
+	if (body_stream)
+		g_object_unref(body_stream);
 	if (part)
 		g_object_unref(part);
 	if (msg)

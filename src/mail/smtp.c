@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -24,7 +25,9 @@ struct upload {
 };
 
 struct replies {
-	char last[512]; /* the last complete reply line from the server */
+	char last[512]; /* the first refusal (4xx/5xx), else the last reply line */
+	int refused;    /* last holds a refusal: QUIT's "221 Bye" must not replace it */
+	int in_mail;    /* MAIL FROM was sent: refusals before it (EHLO extensions) don't count */
 };
 
 struct smtp *smtp_new(struct cfg *cfg, const char **error_r)
@@ -86,7 +89,9 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
 	size_t n = size;
 
 	(void)h;
-	if (type != CURLINFO_HEADER_IN)
+	if (type == CURLINFO_HEADER_OUT && size >= 10 && strncasecmp(data, "MAIL FROM:", 10) == 0)
+		r->in_mail = 1;
+	if (type != CURLINFO_HEADER_IN || r->refused)
 		return 0;
 	while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
 		n--;
@@ -94,6 +99,7 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
 		n = sizeof r->last - 1;
 	memcpy(r->last, data, n);
 	r->last[n] = '\0';
+	r->refused = r->in_mail && n > 0 && (data[0] == '4' || data[0] == '5');
 	return 0;
 }
 
@@ -101,7 +107,7 @@ enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, c
 			   size_t len, char *reply_r, size_t cap)
 {
 	struct upload up = { raw, len, 0 };
-	struct replies replies = { "" };
+	struct replies replies = { "", 0, 0 };
 	struct curl_slist *rcpts = NULL;
 	char *mail_from = xasprintf("<%s>", from);
 	char *rcpt_to = xasprintf("<%s>", rcpt);
