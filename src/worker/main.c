@@ -19,6 +19,7 @@
 #include "mail/ingest.h"
 #include "mail/smtp.h"
 #include "store/db.h"
+#include "webhook/deliver.h"
 #include "worker/queue.h"
 #include "worker/worker.h"
 
@@ -59,7 +60,8 @@ static void usage(FILE *f)
 		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
-		"over SMTP and moves each case on (SPEC §4). Several workers may run at once.\n"
+		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks and forgets\n"
+		"Idempotency-Keys older than 24 h. Several workers may run at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
 		"                      " SYSCONFDIR "/offload/offload.conf)\n"
@@ -72,7 +74,7 @@ static void usage(FILE *f)
 		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
 		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
 		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
-		"[agent] kind, [database] *. Progress goes to stderr: a line per case transition and\n"
+		"[webhook] * (delivery), [agent] *, [database] *. Progress goes to stderr: a line per case transition and\n"
 		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
 		"database), 2 bad usage.\n");
 }
@@ -207,6 +209,34 @@ static int poll_mail(struct cfg *cfg, const struct worker_settings *s, int64_t m
 	return rc;
 }
 
+/* Delivers due webhooks (those this pass emitted among them) and forgets old
+ * Idempotency-Keys. 0, or -1 on database trouble. */
+static int deliver_webhooks(struct cfg *cfg, const char *owner, int64_t deadline_ms)
+{
+	struct webhook_stats st;
+	struct db *db;
+	const char *err;
+	int rc, purged;
+
+	db = db_open(cfg, &err);
+	if (!db) {
+		log_error("%s", err);
+		return -1;
+	}
+	/* Webhooks get a little time even when the events used the whole budget. */
+	if (deadline_ms < util_now_ms() + 2000)
+		deadline_ms = util_now_ms() + 2000;
+	rc = webhook_deliver_due(db, cfg, owner, deadline_ms, &st);
+	if (st.delivered || st.failed || st.dead)
+		log_info("webhooks: %d delivered, %d to retry, %d dead", st.delivered, st.failed,
+			 st.dead);
+	purged = webhook_purge_idempotency(db, util_now_ms());
+	if (purged > 0)
+		log_info("forgot %d Idempotency-Keys older than 24 h", purged);
+	db_close(&db);
+	return rc < 0 || purged < 0 ? -1 : 0;
+}
+
 /* One pass: returns 0, or -1 when it could not work at all. */
 static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t concurrency,
 		    int64_t budget_s, int64_t batch, int64_t follow_up_batch, int64_t mail_batch)
@@ -246,6 +276,8 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 		pthread_join(tids[i], NULL);
 	queue_events_free(&p.batch, p.batch_n);
 	if (started == 0 || p.failed_threads == started || p.claim_failed)
+		rc = -1;
+	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
 		 "%lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s", p.total.events,
