@@ -33,7 +33,8 @@ struct agent_case {
 	json_object *persona;        /* {"name", "role"?, "company"?, "tone"?} */
 	json_object *constraints;    /* array of strings, or NULL */
 	json_object *result_schema;  /* object, or NULL */
-	json_object *thread;         /* array of {direction, from, to, subject, body, at} oldest first */
+	json_object *thread;         /* array of {direction, from, to, subject, body, at} oldest first;
+					an inbound message may add attachments [{name, type, size}] */
 	json_object *human_answers;  /* array of {question, answer, at} */
 	int follow_up_n;             /* for AGENT_DRAFT_FOLLOW_UP: 1..max_attempts */
 	int max_attempts;
