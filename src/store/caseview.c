@@ -9,19 +9,37 @@
 #include "store/caseview.h"
 #include "store/db.h"
 
+/* The case columns, the input request and the attachments (as one JSON array), so that a
+ * case is one round trip. Shared by both queries below; COL_* index into it. */
+#define CASE_COLUMNS \
+	"c.id, c.client_id, c.client_reference_id, c.status, c.channel, c.created_at," \
+	" c.updated_at, c.next_action_at, c.attempt_count, c.max_attempts," \
+	" c.follow_up_delay_hours, c.goal, c.counterparty, c.sender_persona, c.constraints_json," \
+	" c.result_schema, c.metadata, c.result_status, c.result, c.failure_reason," \
+	" c.client_webhook_url, r.id, r.question, r.status, r.requested_at," \
+	" (SELECT JSON_ARRAYAGG(JSON_OBJECT('attachmentId', a.id, 'name', a.name, 'size', a.size," \
+	" 'type', a.content_type, 'messageId', a.message_id, 'inboxId', a.inbox_id," \
+	" 'receivedAt', a.received_at) ORDER BY a.received_at, a.id)" \
+	" FROM attachments a WHERE a.case_id = c.id)"
+
 static const char case_sql[] =
-	"SELECT c.id, c.client_id, c.client_reference_id, c.status, c.channel, c.created_at,"
-	" c.updated_at, c.next_action_at, c.attempt_count, c.max_attempts,"
-	" c.follow_up_delay_hours, c.goal, c.counterparty, c.sender_persona, c.constraints_json,"
-	" c.result_schema, c.metadata, c.result_status, c.result, c.failure_reason,"
-	" c.client_webhook_url, r.id, r.question, r.status, r.requested_at"
+	"SELECT " CASE_COLUMNS
 	" FROM cases c LEFT JOIN input_requests r ON r.id = c.input_request_id WHERE c.id = ?";
+
+/* The API key, its client's plan and the case together: GET /cases/{id} in one statement. */
+static const char keyed_case_sql[] =
+	"SELECT k.client_id, k.active, cl.plan, " CASE_COLUMNS
+	" FROM api_keys k JOIN clients cl ON cl.id = k.client_id"
+	" LEFT JOIN cases c ON c.id = ?"
+	" LEFT JOIN input_requests r ON r.id = c.input_request_id"
+	" WHERE k.key_hash = ?";
 
 enum {
 	COL_ID, COL_CLIENT, COL_REF, COL_STATUS, COL_CHANNEL, COL_CREATED, COL_UPDATED,
 	COL_NEXT, COL_ATTEMPTS, COL_MAX_ATTEMPTS, COL_DELAY, COL_GOAL, COL_COUNTERPARTY,
 	COL_PERSONA, COL_CONSTRAINTS, COL_SCHEMA, COL_METADATA, COL_RESULT_STATUS, COL_RESULT,
 	COL_FAILURE, COL_WEBHOOK, COL_IR_ID, COL_IR_QUESTION, COL_IR_STATUS, COL_IR_AT,
+	COL_ATTACHMENTS,
 };
 
 /* Stored JSON was validated on the way in; a NULL here means a damaged row, shown as null. */
@@ -114,13 +132,71 @@ int caseview_transcript(struct db *db, const char *case_id, char **text_r)
 	return 0;
 }
 
+/* A column of the row at offset base (the keyed query has three columns in front). */
+#define GET(col) db_res_get(res, 0, base + (col))
+#define GETI(col) db_res_int(res, 0, base + (col))
+
+/* Builds the case object from the row; transcript may be NULL. */
+static json_object *build_case(const struct db_res *res, size_t base, unsigned flags,
+			       const char *transcript)
+{
+	json_object *c = json_object_new_object(), *atts;
+
+	add_str(c, "caseId", GET(COL_ID));
+	if (flags & CASEVIEW_INTERNAL)
+		add_str(c, "clientId", GET(COL_CLIENT));
+	if (GET(COL_REF))
+		add_str(c, "clientReferenceId", GET(COL_REF));
+	add_str(c, "status", GET(COL_STATUS));
+	add_str(c, "channel", GET(COL_CHANNEL));
+	add_int(c, "createdAt", GETI(COL_CREATED));
+	add_int(c, "updatedAt", GETI(COL_UPDATED));
+	add_int(c, "nextActionAt", GETI(COL_NEXT));
+	add_int(c, "attemptCount", GETI(COL_ATTEMPTS));
+	add_int(c, "maxAttempts", GETI(COL_MAX_ATTEMPTS));
+	add_int(c, "followUpDelayHours", GETI(COL_DELAY));
+	json_object_object_add(c, "goal", parse_stored(GET(COL_GOAL)));
+	json_object_object_add(c, "counterparty", parse_stored(GET(COL_COUNTERPARTY)));
+	json_object_object_add(c, "senderPersona", parse_stored(GET(COL_PERSONA)));
+	if (GET(COL_CONSTRAINTS))
+		json_object_object_add(c, "constraints", parse_stored(GET(COL_CONSTRAINTS)));
+	if (GET(COL_SCHEMA))
+		json_object_object_add(c, "resultSchema", parse_stored(GET(COL_SCHEMA)));
+	atts = parse_stored(GET(COL_ATTACHMENTS));
+	if (!atts || !json_object_is_type(atts, json_type_array)) {
+		json_object_put(atts);
+		atts = json_object_new_array();
+	}
+	json_object_object_add(c, "attachments", atts);
+	add_str(c, "resultStatus", GET(COL_RESULT_STATUS));
+	json_object_object_add(c, "result", parse_stored(GET(COL_RESULT)));
+	if (GET(COL_IR_ID)) {
+		json_object *ir = json_object_new_object();
+
+		add_str(ir, "id", GET(COL_IR_ID));
+		add_str(ir, "question", GET(COL_IR_QUESTION));
+		add_str(ir, "status", GET(COL_IR_STATUS));
+		add_int(ir, "requestedAt", GETI(COL_IR_AT));
+		json_object_object_add(c, "inputRequest", ir);
+	} else {
+		json_object_object_add(c, "inputRequest", NULL);
+	}
+	add_str(c, "failureReason", GET(COL_FAILURE));
+	json_object_object_add(c, "metadata", parse_stored(GET(COL_METADATA)));
+	if (flags & CASEVIEW_INTERNAL)
+		add_str(c, "clientWebhookUrl", GET(COL_WEBHOOK));
+	if (flags & CASEVIEW_TRANSCRIPT)
+		add_str(c, "conversationThread", transcript ? transcript : "");
+	return c;
+}
+
 int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object **case_r,
 		 char client_id_r[37])
 {
 	struct db_arg args[] = { DB_STR(case_id) };
 	struct db_res *res = NULL;
-	json_object *c = NULL, *atts = NULL;
 	char *transcript = NULL;
+	size_t base = 0;
 	int rc = -1;
 
 	if (db_query(db, case_sql, args, 1, &res) < 0) {
@@ -131,59 +207,52 @@ int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object
 		rc = 0;
 		goto out;
 	}
-	if (caseview_attachments(db, case_id, &atts) < 0)
-		goto out;
 	if ((flags & CASEVIEW_TRANSCRIPT) && caseview_transcript(db, case_id, &transcript) < 0)
 		goto out;
-
-	snprintf(client_id_r, 37, "%s", db_res_get(res, 0, COL_CLIENT));
-	c = json_object_new_object();
-	add_str(c, "caseId", db_res_get(res, 0, COL_ID));
-	if (flags & CASEVIEW_INTERNAL)
-		add_str(c, "clientId", db_res_get(res, 0, COL_CLIENT));
-	if (db_res_get(res, 0, COL_REF))
-		add_str(c, "clientReferenceId", db_res_get(res, 0, COL_REF));
-	add_str(c, "status", db_res_get(res, 0, COL_STATUS));
-	add_str(c, "channel", db_res_get(res, 0, COL_CHANNEL));
-	add_int(c, "createdAt", db_res_int(res, 0, COL_CREATED));
-	add_int(c, "updatedAt", db_res_int(res, 0, COL_UPDATED));
-	add_int(c, "nextActionAt", db_res_int(res, 0, COL_NEXT));
-	add_int(c, "attemptCount", db_res_int(res, 0, COL_ATTEMPTS));
-	add_int(c, "maxAttempts", db_res_int(res, 0, COL_MAX_ATTEMPTS));
-	add_int(c, "followUpDelayHours", db_res_int(res, 0, COL_DELAY));
-	json_object_object_add(c, "goal", parse_stored(db_res_get(res, 0, COL_GOAL)));
-	json_object_object_add(c, "counterparty", parse_stored(db_res_get(res, 0, COL_COUNTERPARTY)));
-	json_object_object_add(c, "senderPersona", parse_stored(db_res_get(res, 0, COL_PERSONA)));
-	if (db_res_get(res, 0, COL_CONSTRAINTS))
-		json_object_object_add(c, "constraints",
-				       parse_stored(db_res_get(res, 0, COL_CONSTRAINTS)));
-	if (db_res_get(res, 0, COL_SCHEMA))
-		json_object_object_add(c, "resultSchema", parse_stored(db_res_get(res, 0, COL_SCHEMA)));
-	json_object_object_add(c, "attachments", atts);
-	atts = NULL;
-	add_str(c, "resultStatus", db_res_get(res, 0, COL_RESULT_STATUS));
-	json_object_object_add(c, "result", parse_stored(db_res_get(res, 0, COL_RESULT)));
-	if (db_res_get(res, 0, COL_IR_ID)) {
-		json_object *ir = json_object_new_object();
-
-		add_str(ir, "id", db_res_get(res, 0, COL_IR_ID));
-		add_str(ir, "question", db_res_get(res, 0, COL_IR_QUESTION));
-		add_str(ir, "status", db_res_get(res, 0, COL_IR_STATUS));
-		add_int(ir, "requestedAt", db_res_int(res, 0, COL_IR_AT));
-		json_object_object_add(c, "inputRequest", ir);
-	} else {
-		json_object_object_add(c, "inputRequest", NULL);
-	}
-	add_str(c, "failureReason", db_res_get(res, 0, COL_FAILURE));
-	json_object_object_add(c, "metadata", parse_stored(db_res_get(res, 0, COL_METADATA)));
-	if (flags & CASEVIEW_INTERNAL)
-		add_str(c, "clientWebhookUrl", db_res_get(res, 0, COL_WEBHOOK));
-	if (flags & CASEVIEW_TRANSCRIPT)
-		add_str(c, "conversationThread", transcript ? transcript : "");
-	*case_r = c;
+	snprintf(client_id_r, 37, "%s", GET(COL_CLIENT));
+	*case_r = build_case(res, base, flags, transcript);
 	rc = 1;
 out:
-	json_object_put(atts);
+	free(transcript);
+	db_res_free(&res);
+	return rc;
+}
+
+int caseview_get_keyed(struct db *db, const unsigned char key_hash[32], const char *case_id,
+		       unsigned flags, struct caseview_key *key_r, json_object **case_r)
+{
+	struct db_arg args[] = { DB_STR(case_id), DB_BLOB(key_hash, 32) };
+	struct db_res *res = NULL;
+	char *transcript = NULL;
+	size_t base = 3;
+	int rc = -1;
+
+	*case_r = NULL;
+	memset(key_r, 0, sizeof *key_r);
+	if (db_query(db, keyed_case_sql, args, 2, &res) < 0) {
+		log_error("loading case %s: %s", case_id, db_error(db));
+		goto out;
+	}
+	if (db_res_rows(res) == 0) {
+		rc = 0;
+		goto out;
+	}
+	snprintf(key_r->client_id, sizeof key_r->client_id, "%s", db_res_get(res, 0, 0));
+	key_r->active = db_res_int(res, 0, 1) == 1;
+	snprintf(key_r->plan, sizeof key_r->plan, "%s", db_res_get(res, 0, 2));
+	rc = 1;
+	if (!key_r->active || !GET(COL_ID))
+		goto out;
+	snprintf(key_r->case_client_id, sizeof key_r->case_client_id, "%s", GET(COL_CLIENT));
+	/* Another client's case is not built at all: nothing of it may leak. */
+	if (strcmp(key_r->case_client_id, key_r->client_id) != 0)
+		goto out;
+	if ((flags & CASEVIEW_TRANSCRIPT) && caseview_transcript(db, case_id, &transcript) < 0) {
+		rc = -1;
+		goto out;
+	}
+	*case_r = build_case(res, base, flags, transcript);
+out:
 	free(transcript);
 	db_res_free(&res);
 	return rc;

@@ -21,6 +21,23 @@ struct db;
 int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object **case_r,
 		 char client_id_r[37]);
 
+/* What caseview_get_keyed learnt about the API key and the case's owner. */
+struct caseview_key {
+	char client_id[37];      /* the key's client */
+	int active;              /* the key is active */
+	char plan[17];           /* the client's plan */
+	char case_client_id[37]; /* the case's client; empty when there is no such case */
+};
+
+/*
+ * GET /cases/{id} in one statement: looks the API key up by its SHA-256 and loads the case
+ * with it. Returns 0 when the key is unknown, -1 on a database error (logged), else 1 with
+ * *key_r filled and *case_r set (caller frees) only when the key is active and the case
+ * exists and belongs to the key's client.
+ */
+int caseview_get_keyed(struct db *db, const unsigned char key_hash[32], const char *case_id,
+		       unsigned flags, struct caseview_key *key_r, json_object **case_r);
+
 /* The attachments array of a case ([] when none): 0, or -1 on a database error. */
 int caseview_attachments(struct db *db, const char *case_id, json_object **array_r);
 

@@ -12,7 +12,7 @@ struct db;
 
 /* The default [webhook] retry_schedule_s: the waits after the 1st, 2nd, … failed attempt
  * (about 37.6 h from the first attempt to the last of 9). */
-#define WEBHOOK_DEFAULT_SCHEDULE "5,300,1800,7200,18000,36000,36000,36000"
+#define WEBHOOK_DEFAULT_SCHEDULE "5,300,1800,7200,18000,36000,21600"
 /* At most this many retries in a schedule; each wait at most a week. */
 #define WEBHOOK_MAX_RETRIES 64
 #define WEBHOOK_MAX_WAIT_S (7 * 86400)
