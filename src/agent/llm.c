@@ -880,6 +880,9 @@ static int call(struct llm *l, const struct agent_case *c, const char *name, con
 	curl_easy_setopt(l->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(l->curl, CURLOPT_USERAGENT, "offload/" PACKAGE_VERSION);
 	cc = curl_easy_perform(l->curl);
+	/* The handle outlives this call's header list, body and error buffer. */
+	curl_easy_setopt(l->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(l->curl, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdrs);
 	*latency_r = mono_ms() - t0;
 	curl_easy_getinfo(l->curl, CURLINFO_RESPONSE_CODE, &status);
