@@ -88,13 +88,17 @@ static int load_case(struct worker_ctx *w, const char *case_id, struct case_row 
 		" constraints_json, result_schema FROM cases WHERE id = ?";
 	static const char thread_sql[] =
 		"SELECT direction, kind, message_id, from_addr, to_addr, subject, body_text,"
-		" created_at, send_state, sent_at FROM messages WHERE case_id = ?"
+		" created_at, send_state, sent_at, id FROM messages WHERE case_id = ?"
 		" ORDER BY created_at, id";
+	/* What came attached to which message: the agent sees names, types and sizes. */
+	static const char attachments_sql[] =
+		"SELECT message_row_id, name, content_type, size FROM attachments WHERE case_id = ?"
+		" ORDER BY received_at, id";
 	static const char answers_sql[] =
 		"SELECT question, answer, resolved_at FROM input_requests WHERE case_id = ?"
 		" AND status = 'RESOLVED' ORDER BY requested_at, id";
 	struct db_arg arg[] = { DB_STR(case_id) };
-	struct db_res *res = NULL;
+	struct db_res *res = NULL, *atts = NULL;
 	struct buf refs;
 	size_t n, first_ref;
 
@@ -121,8 +125,12 @@ static int load_case(struct worker_ctx *w, const char *case_id, struct case_row 
 	c->result_schema = parse_or_null(db_res_get(res, 0, 12));
 	db_res_free(&res);
 
-	if (db_query(w->db, thread_sql, arg, 1, &res) < 0)
+	if (db_query(w->db, attachments_sql, arg, 1, &atts) < 0)
 		return -1;
+	if (db_query(w->db, thread_sql, arg, 1, &res) < 0) {
+		db_res_free(&atts);
+		return -1;
+	}
 	c->thread = json_object_new_array();
 	n = db_res_rows(res);
 	first_ref = n > MAX_REFERENCES ? n - MAX_REFERENCES : 0;
@@ -145,6 +153,21 @@ static int load_case(struct worker_ctx *w, const char *case_id, struct case_row 
 		json_object_object_add(m, "subject", json_object_new_string(db_res_get(res, i, 5)));
 		json_object_object_add(m, "body", json_object_new_string(db_res_get(res, i, 6)));
 		json_object_object_add(m, "at", json_object_new_int64(db_res_int(res, i, 7)));
+		for (size_t a = 0; a < db_res_rows(atts); a++) {
+			json_object *list, *one;
+
+			if (db_res_int(atts, a, 0) != db_res_int(res, i, 10))
+				continue;
+			if (!json_object_object_get_ex(m, "attachments", &list)) {
+				list = json_object_new_array();
+				json_object_object_add(m, "attachments", list);
+			}
+			one = json_object_new_object();
+			json_object_object_add(one, "name", json_object_new_string(db_res_get(atts, a, 1)));
+			json_object_object_add(one, "type", json_object_new_string(db_res_get(atts, a, 2)));
+			json_object_object_add(one, "size", json_object_new_int64(db_res_int(atts, a, 3)));
+			json_object_array_add(list, one);
+		}
 		json_object_array_add(c->thread, m);
 		if (outbound && !c->first_subject)
 			c->first_subject = xstrdup(db_res_get(res, i, 5));
@@ -164,6 +187,7 @@ static int load_case(struct worker_ctx *w, const char *case_id, struct case_row 
 	}
 	c->references = refs.data;
 	db_res_free(&res);
+	db_res_free(&atts);
 
 	if (db_query(w->db, answers_sql, arg, 1, &res) < 0)
 		return -1;
