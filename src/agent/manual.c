@@ -23,7 +23,16 @@ static const char *get_str(json_object *o, const char *key)
 /* The first line of s, cut to max bytes on a UTF-8 boundary. */
 static char *first_line(const char *s, size_t max)
 {
-	size_t n = strcspn(s, "\r\n");
+	size_t n;
+
+	/* The first line with text in it: an objective may well start with a line break. */
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	n = strcspn(s, "\r\n");
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return xstrdup("Our request");
 
 	if (n > max) {
 		n = max;

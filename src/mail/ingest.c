@@ -1820,6 +1820,40 @@ static int match_case(struct db *db, const struct ingest_mail *m, char case_id[3
 	return 0;
 }
 
+/*
+ * The sender rule (doc/hostile-input.md): a person's message attaches to a case only when
+ * its From address is the counterparty's, or at the counterparty's domain. Threading
+ * headers and plus addresses can be copied by anyone who saw one of our messages, and a
+ * forged "here is the W-9" must not reach another client's case. Delivery and feedback
+ * reports come from mail systems and are matched by our own Message-ID inside them.
+ * 1 the sender may speak for the case, 0 not, -1 database error.
+ */
+static int sender_matches_case(struct db *db, const struct ingest_mail *m, const char *case_id)
+{
+	static const char sql[] = "SELECT counterparty_address FROM cases WHERE id = ?";
+	struct db_arg args[] = { DB_STR(case_id) };
+	struct db_res *res = NULL;
+	const char *want, *want_at, *from_at;
+	int ok = 0;
+
+	if (m->kind == INGEST_KIND_DSN || m->kind == INGEST_KIND_DSN_OTHER ||
+	    m->kind == INGEST_KIND_ARF)
+		return 1;
+	if (!m->from_addr)
+		return 0;
+	if (db_query(db, sql, args, 1, &res) < 0)
+		return -1;
+	want = db_res_get(res, 0, 0);
+	if (want) {
+		want_at = strrchr(want, '@');
+		from_at = strrchr(m->from_addr, '@');
+		ok = strcasecmp(want, m->from_addr) == 0 ||
+		     (want_at && from_at && strcasecmp(want_at, from_at) == 0);
+	}
+	db_res_free(&res);
+	return ok;
+}
+
 static const char *event_type(enum ingest_kind kind)
 {
 	switch (kind) {
@@ -2028,6 +2062,17 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	r = match_case(db, &m, case_id, &how);
 	if (r < 0)
 		goto db_trouble;
+	if (*case_id) {
+		r = sender_matches_case(db, &m, case_id);
+		if (r < 0)
+			goto db_trouble;
+		if (r == 0) {
+			log_warn("ingest: message-id=<%s> names case %s (%s) but comes from %s, not "
+				 "the counterparty's address or domain: kept unmatched",
+				 m.message_id, case_id, how, m.from_addr ? m.from_addr : "(no sender)");
+			case_id[0] = '\0';
+		}
+	}
 
 	snprintf(raw_rel, sizeof raw_rel, "raw/%s/%s.eml", *case_id ? case_id : "unmatched", sha);
 	if ((size_t)snprintf(dir, sizeof dir, "%s/raw/%s", s->files_dir,
