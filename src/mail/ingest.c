@@ -1529,6 +1529,20 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	util_hex(digest, sizeof digest, out);
 }
 
+/* Creates one directory with mode 0750 whatever the umask (an MTA may run us with 077,
+ * and nginx must read attachments through the group), keeping the setgid bit the parent
+ * passes on. 0 (also when it exists), or -1 with errno. */
+static int make_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0750) < 0)
+		return errno == EEXIST ? 0 : -1;
+	if (stat(path, &st) < 0 || chmod(path, 0750 | (st.st_mode & S_ISGID)) < 0)
+		return -1;
+	return 0;
+}
+
 /* mkdir -p; directories it creates get mode 0750. 0, or -1 with errno. */
 static int mkdir_p(const char *path)
 {
@@ -1544,13 +1558,11 @@ static int mkdir_p(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+		if (make_dir(tmp) < 0)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
+	return make_dir(tmp);
 }
 
 /* Makes the directory entries of dir durable (a new name is not on disk before this). */
