@@ -2,8 +2,8 @@
 doc/hostile-input.md: the input, the response it must get, and what must (not) be stored or
 sent afterwards.
 
-Two tests are written to behaviour that src/ does not have yet and fail until it does; their
-docstrings start with "PROPOSED RULE" or "KNOWN BUG" and the doc says what to change.
+Two tests were written before src/ had the behaviour (the sender rule for forged replies, an
+objective starting with a line break); both landed in 23bd6b4.
 """
 import base64
 import email
@@ -433,11 +433,11 @@ def test_hostile_header_lookalikes_are_sent_safely(ctx):
 
 
 def test_hostile_objective_starting_with_a_line_break(ctx):
-    """KNOWN BUG (fails until src/agent/manual.c is fixed, see doc/hostile-input.md): an
-    objective whose first line is empty ("\\r\\nBcc: ...") is accepted (201), and the first
-    mail must still go out (subject: the first non-empty line), with no Bcc header. Today the
-    manual agent's subject is the empty first line, the worker refuses its own draft ("the
-    draft was empty or malformed") and retries it for days: the case stays CREATED."""
+    """An objective whose first line is empty ("\\r\\nBcc: ...") is accepted (201), and the
+    first mail still goes out (subject: the first non-empty line), with no Bcc header. Before
+    23bd6b4 the manual agent's subject was the empty first line, the worker refused its own
+    draft ("the draft was empty or malformed") and retried it for days: the case stayed
+    CREATED."""
     worker_ready(ctx)
     addr = unique_address("hxnl")
     b = minimal_case_body()
@@ -743,7 +743,7 @@ def test_hostile_mail_bomb_1000_messages_in_one_imap_poll(ctx):
 # ------------------------------------------------------------------ forged replies
 
 def test_hostile_reply_from_the_counterparty_domain_attaches(ctx):
-    """The rule's other side (holds today): a reply whose In-Reply-To names our message and
+    """The sender rule's other side: a reply whose In-Reply-To names our message and
     whose From is the counterparty's address, or another address at its domain (a colleague
     answering), attaches to the case."""
     inbound_path()
@@ -758,11 +758,12 @@ def test_hostile_reply_from_the_counterparty_domain_attaches(ctx):
 
 
 def test_hostile_forged_reply_naming_another_clients_case(ctx):
-    """The sender rule (src/mail/ingest.c sender_matches_case, doc/hostile-input.md): a reply that names another client's case (its In-Reply-To / References carry that case's
-    Message-ID, or its To is that case's plus address) attaches to that case only when its
-    From address is the case's counterparty address or at the same domain. Otherwise it is
-    stored unmatched (no case, no event, no attachment for the case). Today ingest matches
-    on the Message-ID or plus address alone, whoever the sender is."""
+    """The sender rule (src/mail/ingest.c sender_matches_case, since 23bd6b4; see
+    doc/hostile-input.md): a reply that names another client's case (its In-Reply-To /
+    References carry that case's Message-ID, or its To is that case's plus address) attaches
+    to that case only when its From address is the case's counterparty address or at the
+    same domain. Otherwise it is stored unmatched (no case, no event, no attachment for the case). Before 23bd6b4 ingest
+    matched on the Message-ID or plus address alone, whoever the sender was."""
     inbound_path()
     worker_ready(ctx)
     _, key_a = new_client()
