@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -104,6 +105,9 @@ int main(int argc, char **argv)
 	int c, r, gmime_up = 0, db_up = 0, rc = EX_TEMPFAIL;
 
 	log_init("offload-inbound");
+	/* Files and directories we write are 0640/0750 whatever the caller's umask (an MTA's
+	 * pipe may run us with 077); the files directory's group (nginx) must read them. */
+	umask(027);
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

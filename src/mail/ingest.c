@@ -1538,7 +1538,11 @@ static int make_dir(const char *path)
 
 	if (mkdir(path, 0750) < 0)
 		return errno == EEXIST ? 0 : -1;
-	if (stat(path, &st) < 0 || chmod(path, 0750 | (st.st_mode & S_ISGID)) < 0)
+	/* Only when the umask took bits away: the kernel clears an inherited setgid bit on a
+	 * chmod by a process outside the directory's group (the programs set umask 027). */
+	if (stat(path, &st) < 0)
+		return -1;
+	if ((st.st_mode & 0777) != 0750 && chmod(path, 0750 | (st.st_mode & S_ISGID)) < 0)
 		return -1;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -334,6 +335,9 @@ int main(int argc, char **argv)
 
 	memset(&s, 0, sizeof s);
 	log_init("offload-worker");
+	/* Files and directories we write are 0640/0750 whatever the caller's umask (an MTA's
+	 * pipe may run us with 077); the files directory's group (nginx) must read them. */
+	umask(027);
 	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
