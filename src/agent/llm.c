@@ -592,6 +592,8 @@ static json_object *parse_content(const char *content, char **problem_r)
 		return NULL;
 	}
 	tok = json_tokener_new();
+	/* The model's text becomes the operator's question: it must be valid UTF-8. */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, s, (int)len);
 	if (!o || json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(o);

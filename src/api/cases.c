@@ -403,7 +403,8 @@ void cases_list(struct http_request *r)
 		" AND (? IS NULL OR updated_at >= ?)"
 		" AND (? IS NULL OR updated_at < ? OR (updated_at = ? AND id < ?))"
 		" ORDER BY updated_at DESC, id DESC LIMIT ?";
-	char status[256], ref[512], since_s[32], limit_s[32], cursor[256], cursor_id[37] = "";
+	char status[256] = "", ref[512] = "", since_s[32] = "", limit_s[32] = "", cursor[256] = "",
+	     cursor_id[37] = "";
 	int64_t since = 0, limit = LIST_DEFAULT, cur_updated = 0;
 	int has_status, has_ref, has_since, has_cursor;
 	struct db_res *res = NULL;

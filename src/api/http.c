@@ -166,6 +166,8 @@ int http_query_param(const char *query, const char *name, char *out, size_t cap)
 	size_t name_len = strlen(name);
 	const char *p = query;
 
+	if (cap > 0)
+		out[0] = '\0';
 	if (!p)
 		return 0;
 	while (*p) {

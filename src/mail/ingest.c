@@ -463,7 +463,7 @@ static char *html_to_text(const char *in, size_t len)
 			end = html_tag_end(in, len, j);
 			if (!closing && (strcmp(name, "script") == 0 || strcmp(name, "style") == 0 ||
 					 strcmp(name, "title") == 0)) {
-				char close[16];
+				char close[24];
 				const char *e;
 
 				snprintf(close, sizeof close, "</%s", name);
@@ -1087,7 +1087,8 @@ static GMimeObject *read_report(GMimeMultipart *report, const char *report_type,
 				cut_in_place(m->diagnostic, MAX_DIAGNOSTIC);
 			}
 			blocks_free(blocks, nb);
-		} else if (!is_dsn && ct_is(part, "message", "feedback-report") && !m->feedback_type) {
+		} else if (!is_dsn && ct_is(part, "message", "feedback-report") && !m->feedback_type &&
+			   !m->diagnostic) {
 			struct buf d;
 			const char *ft;
 
@@ -1237,8 +1238,11 @@ static char *content_type_string(GMimeObject *obj)
 	for (char *p = s; *p; p++)
 		if (!(g_ascii_isalnum(*p) || strchr("!#$&^_.+-/", *p)))
 			*p = '_';
-	if (strlen(s) > 127)
-		s[127] = '\0';
+	/* Cutting would leave a type without its subtype: too long is simply unknown. */
+	if (strlen(s) > 127) {
+		free(s);
+		return xstrdup("application/octet-stream");
+	}
 	return s;
 }
 

@@ -107,7 +107,12 @@ const char *ingest_result_name(enum ingest_result result);
  * Matching, first hit wins: In-Reply-To, then each References id newest first, against
  * the Message-IDs of outbound messages; then a plus address local+<caseId>@… in To, Cc
  * or Delivered-To naming an existing case; then, for reports, the Message-ID of the
- * original message inside the report.
+ * original message inside the report. The sender rule then applies: a person's message
+ * (reply, auto-reply) stays with the case only when its From address is the case's
+ * counterparty address or at the same domain; otherwise it is stored unmatched (logged),
+ * because anyone who saw one of our messages can copy its ids. Delivery and feedback
+ * reports are exempt (they come from mail systems); a forged DSN quoting one of our
+ * Message-IDs can therefore still fail a case (doc/hostile-input.md: open risk).
  *
  * Storing: the raw message goes to files_dir/raw/<caseId or "unmatched">/<sha256>.eml;
  * then one transaction inserts the messages row (direction 'inbound'), one attachments

@@ -18,6 +18,7 @@
 #include "worker/worker.h"
 
 #define MAX_REFERENCES 20
+#define BAD_DRAFT_TRIES 3
 
 /* The case as the worker needs it, read at the start of the step. */
 struct case_row {
@@ -418,6 +419,7 @@ enum send_outcome {
 	SEND_OK,        /* accepted by the server: o->row is the message to mark sent */
 	SEND_HANDLED,   /* temporary failure or conflict: the event was given back */
 	SEND_REJECTED,  /* permanent refusal: reason in the buffer */
+	SEND_BAD_DRAFT, /* the agent keeps writing unusable drafts: question in the buffer */
 	SEND_ERROR,     /* database trouble: the lease will expire */
 };
 
@@ -483,6 +485,14 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct queue_e
 		}
 		if (!d.subject || !*d.subject || !d.body || !*d.body || strpbrk(d.subject, "\r\n")) {
 			agent_draft_free(&d);
+			/* A draft that stays unusable will not mend by waiting: after a few tries a
+			 * person writes the message instead. */
+			if (ev->attempts >= BAD_DRAFT_TRIES) {
+				snprintf(reason, reason_cap, "The agent could not write a usable %s "
+					 "message after %d tries. Answer with a decision: REPLY with the "
+					 "text to send, or REJECTED.", kinds[kind], BAD_DRAFT_TRIES);
+				return SEND_BAD_DRAFT;
+			}
 			retry_later(w, ev, now, queue_backoff_ms(ev->attempts), "the draft was empty or malformed");
 			return SEND_HANDLED;
 		}
@@ -605,6 +615,18 @@ static int send_and_apply(struct worker_ctx *w, const struct queue_event *ev,
 		r = apply(w, ev, c, &t, now);
 		if (r == 0)
 			r = retry_later(w, ev, now, 1000, "the case changed while sending") == 0 ? 1 : -1;
+		break;
+	}
+	case SEND_BAD_DRAFT: {
+		struct transition t = {
+			.status = "INPUT_NEEDED", .next_action_at = OFFLOAD_NEVER_MS,
+			.question = reason, .webhook = "case.input_needed",
+		};
+
+		log_warn("case %s: %s", c->id, reason);
+		r = apply(w, ev, c, &t, now);
+		if (r == 0)
+			r = retry_later(w, ev, now, 1000, "the case changed") == 0 ? 1 : -1;
 		break;
 	}
 	case SEND_HANDLED:
