@@ -414,8 +414,13 @@ int db_query(struct db *db, const char *sql, const struct db_arg *args, size_t n
 	if (res_r)
 		*res_r = NULL;
 	if (db->broken) {
-		set_error(db, CR_SERVER_LOST, "connection lost inside a transaction");
-		return -1;
+		/* Inside the transaction that lost its connection every statement fails; once the
+		 * caller has rolled back (or committed, and failed), start afresh. */
+		if (db->in_tx) {
+			set_error(db, CR_SERVER_LOST, "connection lost inside a transaction");
+			return -1;
+		}
+		disconnect(db);
 	}
 	if (run_once(db, sql, args, nargs, res_r) == 0)
 		return 0;
