@@ -101,3 +101,32 @@ def test_list_bad_queries(ctx):
 def test_list_needs_key(ctx):
     expect_err(get("/cases", key=None), 401, "UNAUTHORIZED")
     expect_err(get("/cases", key="nope"), 401, "UNAUTHORIZED")
+
+
+def test_list_paging_250_cases_while_inserting(ctx):
+    """Issue 7: page through 250 cases (limit 50) while new cases are created between pages:
+    every one of the 250 is seen exactly once, in order, and nothing of another client."""
+    c = new_client_full("UNLIMITED")
+    key = c["key"]
+    base = now_ms() - 3600000
+    ids = [create_case(minimal_case_body(), key=key) for _ in range(250)]
+    # distinct updatedAt values, some equal pairs to exercise the id tie-break
+    for i, cid in enumerate(ids):
+        sql("UPDATE cases SET updated_at=%d WHERE id=%s" % (base + (i // 2) * 1000, sql_str(cid)))
+    create_case(minimal_case_body())  # another client's
+    seen, cursor, new = [], None, []
+    for _ in range(20):
+        q = "?limit=50" + ("&cursor=" + urllib.parse.quote(cursor, safe="") if cursor else "")
+        data = _list(key, q)
+        seen += [x["caseId"] for x in data["cases"]]
+        new.append(create_case(minimal_case_body(), key=key))
+        cursor = data["nextCursor"]
+        if cursor is None:
+            break
+    else:
+        raise AssertionError("paging did not end after 20 pages")
+    old = [x for x in seen if x not in new]
+    assert len(old) == 250 and set(old) == set(ids), "saw %d of the 250" % len(set(old) & set(ids))
+    assert len(seen) == len(set(seen)), "a case appeared on two pages"
+    want = sorted(ids, key=lambda x: (ids.index(x) // 2, x), reverse=True)
+    assert old == want, "order differs from (updatedAt, caseId) descending"
