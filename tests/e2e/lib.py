@@ -483,8 +483,22 @@ def worker_cmd(fake=None, args=()):
     e = env()
     cmd = [os.path.join(e.bin, "offload-worker"), "-c", e.config, "--once"] + [str(a) for a in args]
     if fake:
-        cmd = ["faketime", "-f", fake] + cmd
+        cmd = faketime_prefix(fake) + cmd
     return cmd
+
+
+def faketime_prefix(offset):
+    """Words that run a command with the clock moved by offset ('+73h', '+600s').
+
+    libfaketime is preloaded through env(1) rather than the faketime wrapper: the wrapper
+    forks (a kill reaches the wrapper, not the program) and keeps a named semaphore per pid
+    that a killed run leaves behind, so a later wrapper with the same pid fails with
+    "sem_open: File exists"."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") +
+                   glob.glob("/usr/lib/faketime/libfaketime.so.1"))
+    assert found, "libfaketime.so.1 not found (apt-get install faketime)"
+    return ["env", "LD_PRELOAD=" + found[0], "FAKETIME=" + offset]
 
 
 def worker_pass(fake=None, args=(), timeout=WORKER_TIMEOUT, check=True):

@@ -261,7 +261,7 @@ def deliver(case_id=None, allow_private=True, loopback_only=True, offset_s=0, en
     if case_id:
         cmd += ["--case", case_id]
     if offset_s:
-        cmd = ["faketime", "-f", "%+ds" % offset_s] + cmd
+        cmd = lib.faketime_prefix("%+ds" % offset_s) + cmd
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=penv, timeout=300)
     out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
     assert p.returncode == expect_rc, "webhook deliver exited %d (want %d): %s %s" % (
