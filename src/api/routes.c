@@ -70,6 +70,18 @@ static int match(const char *pattern, const char *path, struct http_request *r)
 	return *pattern == '\0' && *path == '\0';
 }
 
+/* The cheap part of authentication, before any query (ROUTE_KEYED handlers do the rest). */
+static int key_present_or_reply(struct http_request *r)
+{
+	const char *key = http_header(r, "HTTP_X_API_KEY");
+
+	if (!key || !*key || strlen(key) > 256) {
+		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
+		return 0;
+	}
+	return 1;
+}
+
 /* Looks the key up: 0 with r->client_id and r->plan set, or -1 after replying 401/403/500. */
 static int authenticate_or_reply(struct http_request *r)
 {
@@ -82,10 +94,8 @@ static int authenticate_or_reply(struct http_request *r)
 	struct db_res *res = NULL;
 	int rc = -1;
 
-	if (!key || !*key || strlen(key) > 256) {
-		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
+	if (!key_present_or_reply(r))
 		return -1;
-	}
 	util_sha256(key, strlen(key), hash);
 	args[0] = DB_BLOB(hash, sizeof hash);
 	if (db_query(r->t->db, sql, args, 1, &res) < 0) {
@@ -109,18 +119,6 @@ static int authenticate_or_reply(struct http_request *r)
 out:
 	db_res_free(&res);
 	return rc;
-}
-
-/* For ROUTE_KEYED: the cheap part of authentication, before any query. */
-static int key_present_or_reply(struct http_request *r)
-{
-	const char *key = http_header(r, "HTTP_X_API_KEY");
-
-	if (!key || !*key || strlen(key) > 256) {
-		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
-		return 0;
-	}
-	return 1;
 }
 
 /* Content-Type, when given, must be JSON (parameters such as charset allowed). */

@@ -89,10 +89,16 @@ static int apply_file(struct db *db, const char *name, char *sql, size_t len)
 		}
 		line = eol + 1;
 	}
-	util_trim(stmt.data ? stmt.data : "", stmt.len, (const char **)&line, &len);
-	if (len > 0 && db_exec_text(db, stmt.data, stmt.len) < 0) {
-		snprintf(migrate_error, sizeof migrate_error, "%s: %s", name, db_error(db));
-		goto out;
+	/* A last statement without its ';' still runs; trailing blank lines do not. */
+	{
+		const char *rest;
+		size_t rest_len;
+
+		util_trim(stmt.data ? stmt.data : "", stmt.len, &rest, &rest_len);
+		if (rest_len > 0 && db_exec_text(db, stmt.data, stmt.len) < 0) {
+			snprintf(migrate_error, sizeof migrate_error, "%s: %s", name, db_error(db));
+			goto out;
+		}
 	}
 	rc = 0;
 out:

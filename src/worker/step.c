@@ -321,6 +321,23 @@ static int finish_noop(struct worker_ctx *w, const struct queue_event *ev, int64
 	return queue_finish(w->db, ev, w->owner, now);
 }
 
+/* Commits t (apply) and counts the event; a case that changed under us gives the event back
+ * for a second try a moment later (why says what was in progress). 0, or -1. */
+static int commit_step(struct worker_ctx *w, const struct queue_event *ev,
+		       const struct case_row *c, const struct transition *t, int64_t now,
+		       const char *why)
+{
+	switch (apply(w, ev, c, t, now)) {
+	case 1:
+		w->stats.events++;
+		return 0;
+	case 0:
+		return retry_later(w, ev, now, 1000, why);
+	default:
+		return -1;
+	}
+}
+
 /* An outbound message as recorded before sending. */
 struct outbound {
 	int64_t row;
@@ -598,12 +615,13 @@ static int send_and_apply(struct worker_ctx *w, const struct queue_event *ev,
 	case SEND_OK:
 		ok_t->sent_message = o.row;
 		r = apply(w, ev, c, ok_t, now);
-		if (r < 0)
-			keep_sent(w, o.row, now); /* so that the retry does not send it again */
-		if (r == 0) {
+		/* Either way the message went out: keep that, so the retry does not send it again. */
+		if (r <= 0)
 			keep_sent(w, o.row, now);
-			r = retry_later(w, ev, now, 1000, "the case changed while sending") == 0 ? 1 : -1;
-		}
+		if (r == 1)
+			w->stats.events++;
+		else if (r == 0)
+			r = retry_later(w, ev, now, 1000, "the case changed while sending");
 		break;
 	case SEND_REJECTED: {
 		struct transition t = {
@@ -612,9 +630,7 @@ static int send_and_apply(struct worker_ctx *w, const struct queue_event *ev,
 			.webhook = "case.failed",
 		};
 
-		r = apply(w, ev, c, &t, now);
-		if (r == 0)
-			r = retry_later(w, ev, now, 1000, "the case changed while sending") == 0 ? 1 : -1;
+		r = commit_step(w, ev, c, &t, now, "the case changed while sending");
 		break;
 	}
 	case SEND_BAD_DRAFT: {
@@ -624,20 +640,17 @@ static int send_and_apply(struct worker_ctx *w, const struct queue_event *ev,
 		};
 
 		log_warn("case %s: %s", c->id, reason);
-		r = apply(w, ev, c, &t, now);
-		if (r == 0)
-			r = retry_later(w, ev, now, 1000, "the case changed") == 0 ? 1 : -1;
+		r = commit_step(w, ev, c, &t, now, "the case changed");
 		break;
 	}
 	case SEND_HANDLED:
-		r = 1;
+		w->stats.events++;
+		r = 0;
 		break;
 	default:
 		r = -1;
 	}
 	outbound_free(&o);
-	if (r == 1)
-		w->stats.events++;
 	return r < 0 ? -1 : 0;
 }
 
@@ -681,15 +694,7 @@ static int on_follow_up_due(struct worker_ctx *w, const struct queue_event *ev,
 		t.next_action_at = now + c->delay_h * 3600000;
 		return send_and_apply(w, ev, c, AGENT_DRAFT_FOLLOW_UP, NULL, &t, now);
 	}
-	switch (apply(w, ev, c, &t, now)) {
-	case 0:
-		return retry_later(w, ev, now, 1000, "the case changed");
-	case 1:
-		w->stats.events++;
-		return 0;
-	default:
-		return -1;
-	}
+	return commit_step(w, ev, c, &t, now, "the case changed");
 }
 
 /* Applies a decision (the agent's or the operator's). */
@@ -740,14 +745,9 @@ static int decide(struct worker_ctx *w, const struct queue_event *ev, const stru
 		t.next_action_at = now + c->delay_h * 3600000;
 		return send_and_apply(w, ev, c, AGENT_DRAFT_REPLY, d->reply, &t, now);
 	}
-	r = apply(w, ev, c, &t, now);
+	r = commit_step(w, ev, c, &t, now, "the case changed");
 	free(problem);
-	if (r == 0)
-		return retry_later(w, ev, now, 1000, "the case changed");
-	if (r < 0)
-		return -1;
-	w->stats.events++;
-	return 0;
+	return r;
 }
 
 static int on_reply(struct worker_ctx *w, const struct queue_event *ev, const struct case_row *c,
@@ -864,14 +864,9 @@ static int on_report(struct worker_ctx *w, const struct queue_event *ev, const s
 		json_object_put(p);
 		return finish_noop(w, ev, now, "the case is already final");
 	}
-	r = apply(w, ev, c, &t, now);
+	r = commit_step(w, ev, c, &t, now, "the case changed");
 	json_object_put(p);
-	if (r == 0)
-		return retry_later(w, ev, now, 1000, "the case changed");
-	if (r < 0)
-		return -1;
-	w->stats.events++;
-	return 0;
+	return r;
 }
 
 int step_run(struct worker_ctx *w, const struct queue_event *ev)
