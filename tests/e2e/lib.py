@@ -1,6 +1,7 @@
 """lib.py: helpers for the end-to-end tests (HTTP through nginx, SQL, offloadctl).
 
-Standard library only. Every request goes to OFFLOAD_BASE_URL, which must be a loopback
+Standard library, plus openapi_check (python3-yaml, python3-jsonschema) on every
+response. Every request goes to OFFLOAD_BASE_URL, which must be a loopback
 address; the helpers refuse anything else.
 """
 import base64
@@ -16,6 +17,8 @@ import subprocess
 import time
 import urllib.parse
 import uuid
+
+import openapi_check
 
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_MS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -139,7 +142,7 @@ def http(method, path, body=None, key=_DEFAULT, headers=None, raw_body=None, con
         hs = {}
         for k, v in resp.getheaders():
             hs.setdefault(k.lower(), []).append(v)
-        return Response(resp.status, hs, raw)
+        return openapi_check.checked(method, path, Response(resp.status, hs, raw))
     finally:
         conn.close()
 

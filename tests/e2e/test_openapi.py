@@ -1,0 +1,140 @@
+"""doc/openapi.yaml and its response check (tests/e2e/openapi_check.py, run by lib.http on
+every response of the suite): the check itself refuses drift, and the document names every
+route of the route table in src/api/routes.c."""
+import json
+import os
+import re
+import uuid
+
+import openapi_check
+from lib import env, get
+
+CASE_ID = str(uuid.uuid4())
+ATT_ID = str(uuid.uuid4())
+JSON = {"content-type": ["application/json"]}
+
+
+def _case():
+    return {
+        "caseId": CASE_ID, "status": "RUNNING", "channel": "EMAIL", "createdAt": 1774131900000,
+        "updatedAt": 1774131900001, "nextActionAt": 253402300799999, "attemptCount": 1,
+        "maxAttempts": 3, "followUpDelayHours": 72,
+        "goal": {"objective": "Collect a signed W-9"},
+        "counterparty": {"address": "ap@northstar.example", "name": "Maya Chen"},
+        "senderPersona": {"name": "Avery"}, "attachments": [], "resultStatus": None,
+        "result": None, "inputRequest": None, "failureReason": None, "metadata": None,
+    }
+
+
+def _ok(data):
+    return json.dumps({"ok": True, "data": data}).encode()
+
+
+def _err(code, message="something"):
+    return json.dumps({"ok": False, "error": {"code": code, "message": message}}).encode()
+
+
+def _refused(method, path, status, headers, raw, why):
+    try:
+        openapi_check.check(method, path, status, headers, raw)
+    except openapi_check.OpenAPIMismatch as e:
+        return str(e)
+    raise AssertionError("the OpenAPI check accepted a response it must refuse (%s): %s %s -> %s %r"
+                         % (why, method, path, status, raw[:200]))
+
+
+def test_openapi_check_accepts_conforming_responses(ctx):
+    c = _case()
+    openapi_check.check("GET", "/cases/" + CASE_ID, 200, JSON, _ok(c))
+    c2 = dict(c, clientReferenceId="r", constraints=["x"], resultSchema={"type": "object"},
+              conversationThread="--- ...", metadata={"a": 1}, status="INPUT_NEEDED",
+              inputRequest={"id": str(uuid.uuid4()), "question": "q?", "status": "PENDING",
+                            "requestedAt": 1})
+    openapi_check.check("GET", "/cases/%s?includeTranscript=true" % CASE_ID, 200, JSON, _ok(c2))
+    openapi_check.check("GET", "/cases?limit=1", 200, JSON, _ok({"cases": [c], "nextCursor": None}))
+    openapi_check.check("POST", "/cases", 201, JSON, _ok({"caseId": CASE_ID}))
+    openapi_check.check("POST", "/cases", 429, JSON, _err("USAGE_LIMIT_REACHED"))
+    openapi_check.check("GET", "/cases/%2e%2e/cases", 200, JSON, _ok({"cases": [], "nextCursor": None}))
+    openapi_check.check("DELETE", "/cases", 405, dict(JSON, allow=["GET, POST"]), _err("METHOD_NOT_ALLOWED"))
+    openapi_check.check("GET", "/nope", 404, JSON, _err("NOT_FOUND"))
+    openapi_check.check("GET", "/files/%s?expires=1&sig=x" % ATT_ID, 200,
+                        {"content-type": ["image/png"], "content-disposition": ["attachment"]}, b"\x89PNG")
+    # and a real one, through lib.http and its hook
+    get("/healthz", key=None)
+
+
+def test_openapi_check_refuses_drift(ctx):
+    """Every kind of drift the check exists for fails it."""
+    path = "/cases/" + CASE_ID
+    c = _case()
+    rows = [
+        ("GET", path, 200, JSON, _ok({k: v for k, v in c.items() if k != "nextActionAt"}),
+         "a required field is missing"),
+        ("GET", path, 200, JSON, _ok(dict(c, clientWebhookUrl="https://x.example/")),
+         "a field the document does not have (clientWebhookUrl must never be shown)"),
+        ("GET", path, 200, JSON, _ok(dict(c, attemptCount="1")), "a string for an integer"),
+        ("GET", path, 200, JSON, _ok(dict(c, status="DONE")), "a status outside the enum"),
+        ("GET", path, 200, JSON, _ok(dict(c, nextActionAt=None)), "null instead of the sentinel"),
+        ("GET", path, 200, JSON, _ok(dict(c, caseId=CASE_ID.upper())), "an uppercase UUID"),
+        ("GET", path, 200, JSON, _ok(dict(c, goal={"objective": "x", "extra": 1})),
+         "an unknown field in a nested object"),
+        ("GET", path, 200, JSON, json.dumps({"ok": True, "data": c, "extra": 1}).encode(),
+         "an extra member in the success envelope"),
+        ("GET", path, 200, JSON, json.dumps({"ok": 1, "data": c}).encode(), "ok is not true"),
+        ("GET", "/cases", 200, JSON, _ok({"cases": [dict(c, conversationThread="t")], "nextCursor": None}),
+         "a listed case with a transcript"),
+        ("GET", "/cases", 200, JSON, _ok({"cases": []}), "no nextCursor"),
+        ("GET", path, 404, JSON, _err("NOT_FOUND"), "the wrong error code for the status"),
+        ("GET", path, 404, JSON, json.dumps({"ok": False, "error": {"code": "CASE_NOT_FOUND"}}).encode(),
+         "an error without a message"),
+        ("GET", path, 404, JSON, json.dumps({"ok": False, "error": {"code": "CASE_NOT_FOUND", "message": "m",
+                                                                      "sql": "SELECT"}}).encode(),
+         "an extra member in the error"),
+        ("GET", path, 418, JSON, _err("INVALID_REQUEST"), "an undocumented status"),
+        ("GET", "/healthz", 201, JSON, _ok({"database": "ok"}), "an undocumented success status"),
+        ("GET", path, 404, {"content-type": ["text/html"]}, b"<html>404</html>", "HTML instead of JSON"),
+        ("GET", path, 404, JSON, b"not json", "a body that is not JSON"),
+        ("DELETE", path, 405, JSON, _err("METHOD_NOT_ALLOWED"), "405 without Allow"),
+        ("DELETE", path, 405, dict(JSON, allow=["GET, POST"]), _err("METHOD_NOT_ALLOWED"),
+         "Allow names a method the path does not have"),
+        ("DELETE", path, 404, JSON, _err("CASE_NOT_FOUND"), "an undocumented method that is not 405"),
+        ("GET", "/nope", 200, JSON, _ok({}), "an unknown path that succeeds"),
+        ("GET", "/nope", 404, {"content-type": ["text/html"]}, b"<html></html>", "an nginx HTML page"),
+        ("POST", "/cases", 201, JSON, _ok({"caseId": CASE_ID, "status": "CREATED"}),
+         "an extra field in the 201"),
+        ("POST", "/cases", 429, JSON, _err("RATE_LIMITED"), "RATE_LIMITED is allowed, but here a header is not"),
+        ("GET", "/cases/%s/attachments/%s" % (CASE_ID, ATT_ID), 200, JSON,
+         _ok({"attachmentId": ATT_ID, "name": "a.pdf", "size": 1, "type": "application/pdf",
+              "messageId": "<m@x>", "inboxId": "in@x", "receivedAt": 1,
+              "downloadUrl": "http://localhost/files/%s?expires=1&sig=abc" % ATT_ID,
+              "expiresAt": 1774131900000}),
+         "expiresAt in Unix ms instead of ISO 8601"),
+        ("GET", "/files/%s?expires=1&sig=x" % ATT_ID, 200, {"content-type": ["image/png"]}, b"\x89PNG",
+         "a download without Content-Disposition"),
+        ("GET", "/metrics", 200, JSON, b"{}", "JSON where text/plain is documented"),
+    ]
+    for method, p, status, headers, raw, why in rows:
+        if why.startswith("RATE_LIMITED is allowed"):
+            # The 429 of POST /cases may be either code; only GET routes require Retry-After.
+            openapi_check.check(method, p, status, headers, raw)
+            _refused("GET", "/cases", 429, JSON, _err("RATE_LIMITED"), "429 RATE_LIMITED without Retry-After")
+            continue
+        _refused(method, p, status, headers, raw, why)
+
+
+def test_openapi_documents_every_route(ctx):
+    """The route table in src/api/routes.c and the paths of doc/openapi.yaml are the same set."""
+    src = env().src or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(src, "src", "api", "routes.c"), encoding="utf-8") as f:
+        text = f.read()
+    table = set()
+    for method, pattern in re.findall(r'\{\s*"([A-Z]+)",\s*"(/[^"]*)",', text):
+        table.add((method, re.sub(r"\*", "{}", pattern)))
+    assert table, "no route table found in src/api/routes.c"
+    doc = set()
+    for template, item in openapi_check.spec().doc["paths"].items():
+        for m in item:
+            if m in openapi_check.METHODS:
+                doc.add((m.upper(), re.sub(r"\{[^}]+\}", "{}", template)))
+    assert table == doc, "routes.c and doc/openapi.yaml differ: only in routes.c %s; only in the document %s" % (
+        sorted(table - doc), sorted(doc - table))
