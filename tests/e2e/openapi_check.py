@@ -13,7 +13,8 @@ matched against the document's path templates:
   names exactly the documented methods (or one of nginx's own errors);
 - unknown path: 404 NOT_FOUND (or one of nginx's own errors), in the error envelope.
 
-A mismatch raises OpenAPIMismatch (an AssertionError, so the test that made the request
+check_webhook() does the same for the body of a webhook event (test_zy_openapi_webhooks.py
+runs it on every event the suite queued). A mismatch raises OpenAPIMismatch (an AssertionError, so the test that made the request
 fails and says why). Needs python3-yaml and python3-jsonschema.
 """
 import copy
@@ -242,6 +243,20 @@ def check(method, path, status, headers, raw, sp=None):
     if schema is not None:
         _validate(sp.validator((template, method, status, media), schema), data, method, path,
                   status, raw, "%s %s %s" % (method, template, status))
+
+
+def check_webhook(body, sp=None):
+    """Checks the body (bytes or str) of a webhook event against the document's webhooks."""
+    sp = sp or spec()
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        _fail("webhook body is not JSON (%s)" % e, "POST", "(webhook)", "-", raw)
+    for name, item in sp.doc.get("webhooks", {}).items():
+        schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+        _validate(sp.validator(("webhook", name), schema), data, "POST", "(webhook %s)" % name, "-",
+                  raw, "webhooks.%s" % name)
 
 
 def checked(method, path, response):

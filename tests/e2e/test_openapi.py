@@ -121,6 +121,22 @@ def test_openapi_check_refuses_drift(ctx):
             continue
         _refused(method, p, status, headers, raw, why)
 
+    event = {"event_id": "evt_%s_case_failed_1" % CASE_ID, "event_type": "case.failed", "timestamp": 1,
+             "data": {"caseId": CASE_ID, "status": "FAILED", "channel": "EMAIL", "attemptCount": 1,
+                      "attachments": [], "resultStatus": "BOUNCED", "result": None, "failureReason": "550"}}
+    openapi_check.check_webhook(json.dumps(event))
+    for bad, why in [(dict(event, event_type="case.created"), "an unknown event type"),
+                     (dict(event, data={k: v for k, v in event["data"].items() if k != "caseId"}),
+                      "data without caseId"),
+                     (dict(event, data=dict(event["data"], clientWebhookUrl="https://x.example/")),
+                      "data with a field the document does not have"),
+                     (dict(event, timestamp="1"), "a string timestamp")]:
+        try:
+            openapi_check.check_webhook(json.dumps(bad))
+        except openapi_check.OpenAPIMismatch:
+            continue
+        raise AssertionError("the OpenAPI check accepted a webhook body it must refuse (%s)" % why)
+
 
 def test_openapi_documents_every_route(ctx):
     """The route table in src/api/routes.c and the paths of doc/openapi.yaml are the same set."""
