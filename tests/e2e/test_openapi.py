@@ -154,3 +154,60 @@ def test_openapi_documents_every_route(ctx):
                 doc.add((m.upper(), re.sub(r"\{[^}]+\}", "{}", template)))
     assert table == doc, "routes.c and doc/openapi.yaml differ: only in routes.c %s; only in the document %s" % (
         sorted(table - doc), sorted(doc - table))
+
+
+def _doc_error_pairs():
+    """(status, code) pairs the document allows, from every operation's error responses, plus
+    the two the response check itself knows (unknown path, undocumented method)."""
+    sp = openapi_check.spec()
+    schemas = sp.doc["components"]["schemas"]
+    pairs = {(404, "NOT_FOUND"), (405, "METHOD_NOT_ALLOWED")}
+    for item in sp.doc["paths"].values():
+        for m, op in item.items():
+            if m not in openapi_check.METHODS:
+                continue
+            for status, resp in op["responses"].items():
+                media = sp.resolve(resp).get("content", {}).get("application/json")
+                if not media or not status.startswith(("4", "5")):
+                    continue
+                schema = media["schema"]
+                if "$ref" in schema:
+                    schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+                code = schema["allOf"][1]["properties"]["error"]["properties"]["code"]
+                for c in code.get("enum", [code.get("const")]):
+                    pairs.add((int(status), c))
+    return pairs
+
+
+def test_openapi_documents_every_error_code(ctx):
+    """Every (status, code) that src/ or the nginx snippet can answer is allowed by the document
+    for that status somewhere, every code of the document's ErrorCode is answered by something,
+    and doc/api.md names every code."""
+    src = env().src or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    produced = set()
+    for root, _, files in os.walk(os.path.join(src, "src")):
+        for name in files:
+            if name.endswith(".c"):
+                with open(os.path.join(root, name), encoding="utf-8") as f:
+                    text = f.read()
+                for status, code in re.findall(
+                        r'http_reply_error(?:_headers)?\(\s*&?r,\s*([0-9]+),\s*(?:\w+,\s*)?"([A-Z_]+)"', text):
+                    produced.add((int(status), code))
+                if "http_reply_internal(" in text:
+                    produced.add((500, "INTERNAL_ERROR"))
+    assert len(produced) >= 10, "found only %r in src/: has http_reply_error changed? update this test" % produced
+    with open(os.path.join(src, "conf", "nginx", "offload.conf"), encoding="utf-8") as f:
+        nginx = set((int(s), c) for s, c in re.findall(r"return ([0-9]+) '\{\"ok\":false,\"error\":\{\"code\":\"([A-Z_]+)\"",
+                                                     f.read()))
+    assert nginx, "no JSON error pages found in conf/nginx/offload.conf"
+    documented = _doc_error_pairs()
+    missing = sorted((produced | nginx) - documented)
+    assert not missing, "answered by src/ or nginx but not in doc/openapi.yaml: %s" % missing
+    enum = set(openapi_check.spec().doc["components"]["schemas"]["ErrorCode"]["enum"])
+    unused = sorted(enum - {c for _, c in produced | nginx})
+    assert not unused, "ErrorCode values nothing answers (remove them, or the code lost them): %s" % unused
+    assert {c for _, c in documented} <= enum, "codes outside ErrorCode: %s" % sorted({c for _, c in documented} - enum)
+    with open(os.path.join(src, "doc", "api.md"), encoding="utf-8") as f:
+        api_md = f.read()
+    absent = sorted(c for c in enum if "`%s`" % c not in api_md)
+    assert not absent, "doc/api.md does not name these error codes: %s" % absent

@@ -1,6 +1,7 @@
 """Webhook events against doc/openapi.yaml (webhooks.caseEvent): every event body in the
 outbox, as src/store/outbox.c wrote it. Named to run after the worker tests, so that the
-events of all their flows (completed, failed, input needed) are checked too."""
+events of all their flows (completed, failed, input needed) are checked too; and which of
+the document's responses the suite's requests produced."""
 import json
 
 import openapi_check
@@ -34,3 +35,18 @@ def test_openapi_webhook_bodies_match_the_document(ctx):
         openapi_check.check_webhook(text)
         types.add(json.loads(text)["event_type"])
     print("# checked %d webhook events (%s)" % (len(rows), ", ".join(sorted(types))))
+
+
+def test_openapi_responses_exercised(ctx):
+    """Says which documented responses the suite's requests produced (information only: many
+    are nginx's or the database's failures, which the suite does not provoke)."""
+    doc = set()
+    for template, item in openapi_check.spec().doc["paths"].items():
+        for m, op in item.items():
+            if m in openapi_check.METHODS:
+                doc |= {(m.upper(), template, s) for s in op["responses"]}
+    seen = openapi_check.seen & doc
+    print("# doc/openapi.yaml: the suite checked %d of its %d documented responses" % (len(seen), len(doc)))
+    for m, t, s in sorted(doc - seen):
+        if s not in ("413", "429", "500", "502", "503", "504") and not (s == "400" and m == "GET"):
+            print("#   not exercised: %s %s %s" % (m, t, s))
