@@ -15,8 +15,9 @@
 #                             one node: start it (it joins the cluster: IST or SST), start it
 #                             as a new cluster (--wsrep-new-cluster, after a full stop), stop
 #                             it with SIGTERM, or SIGKILL it
-#   stack host DIR I start|stop|kill
-#                             one API host's offload-api (its nginx keeps running)
+#   stack host DIR I start [NODE]|stop|kill
+#                             one API host's offload-api (its nginx keeps running); started
+#                             with NODE, it talks to that node directly, not through HAProxy
 #
 # DIR/env has what the single stack writes (OFFLOAD_BASE_URL and OFFLOAD_CONFIG are host 1's;
 # OFFLOAD_DB_SOCKET is node 1's socket, for root SQL) plus OFFLOAD_GALERA_NODES,
@@ -334,10 +335,21 @@ galera_host_up() {
 	host_port[i]=$http_port
 }
 
+# galera_host_start I [NODE]: starts host I's offload-api again. With NODE its database is
+# that node directly (the "one local node per host" layout, for the partition test);
+# without, through HAProxy as at "up".
 galera_host_start() {
-	local i=$1 top=$DIR
+	local i=$1 node=${2:-} top=$DIR v
 	local DIR=$top/h$i
+	for v in smtp_port:OFFLOAD_SMTP_PORT imap_port:OFFLOAD_IMAP_PORT hap_port:OFFLOAD_HAPROXY_PORT; do
+		printf -v "${v%%:*}" '%s' "$(sed -n "s/^${v#*:}=//p" "$top/env")"
+	done
 	http_port=$(cat "$DIR/http.port")
+	galera_write_host_conf "$i" "$top"
+	if [[ -n $node ]]; then
+		v=$(sed -n 's/^port = //p' "$top/g$node/my.cnf")
+		sed -i "s/^port = $hap_port\$/port = $v/" "$DIR/offload.conf"
+	fi
 	start_api
 	wait_healthy
 }
@@ -586,7 +598,8 @@ galera_dispatch() {
 	case $cmd in
 	up) [[ $# == 4 && $3 == --galera ]] || return 0 ;;
 	down | status) [[ $# == 2 && -f ${2%/}/galera.nodes ]] || return 0 ;;
-	node | host) [[ $# == 4 ]] || usage ;;
+	node) [[ $# == 4 ]] || usage ;;
+	host) [[ $# == 4 || ($# == 5 && $4 == start) ]] || usage ;;
 	*) return 0 ;;
 	esac
 	case $2 in
@@ -632,7 +645,7 @@ galera_dispatch() {
 			[[ $i == 1 || $i == 2 ]] || die "no host $i"
 			check_programs
 			case $what in
-			start) galera_host_start "$i" ;;
+			start) galera_host_start "$i" "${5:-}" ;;
 			stop) galera_host_stop "$i" ;;
 			kill) galera_host_kill "$i" ;;
 			*) usage ;;
