@@ -142,6 +142,10 @@ galera_node_start() {
 		note "node g$i already runs (pid $pid)"
 		return 1
 	fi
+	galera_recover_position "$i"
+	if [[ -n $recovered ]]; then
+		args+=(--wsrep-start-position="$recovered")
+	fi
 	launch_bg "$DIR/g$i/mariadb.log" mariadbd "${args[@]}"
 	pid=$!
 	# mariadbd rewrites the same file with the same pid once it is up.
@@ -150,6 +154,30 @@ galera_node_start() {
 		note "node g$i was not synced within ${galera_start_timeout}s (state: $(galera_state "$i" | tr '\t' ' '))"
 		return 1
 	fi
+}
+
+# galera_recover_position I: after a crash grastate.dat says seqno: -1, and a node started
+# like that forgets what it has and asks for a full copy (SST). As Debian's galera_recovery
+# does under systemd, run mariadbd --wsrep-recover first: it reads the last committed
+# position from InnoDB; starting with --wsrep-start-position=that lets the node catch up
+# by IST. Sets recovered (empty when the shutdown was clean or nothing could be recovered).
+galera_recover_position() {
+	local i=$1 log=$DIR/g$1/tmp/recover.log
+	recovered=""
+	[[ -f $DIR/g$i/db/grastate.dat ]] || return 0
+	grep -q '^seqno: *-1' "$DIR/g$i/db/grastate.dat" || return 0
+	local -a args=(--defaults-file="$DIR/g$i/my.cnf" --wsrep-recover --log-error="$log")
+	if ((EUID == 0)); then
+		args+=(--user=mysql)
+	fi
+	rm -f "$log"
+	timeout "$galera_start_timeout" mariadbd "${args[@]}" </dev/null >/dev/null 2>&1 || {
+		note "g$i: mariadbd --wsrep-recover failed (see $log)"
+		return 0
+	}
+	recovered=$(sed -n 's/.*WSREP: Recovered position: *\([^ ]*\).*/\1/p' "$log" | tail -n 1)
+	[[ $recovered == *:* && $recovered != *:-1 ]] || recovered=""
+	[[ -z $recovered ]] || note "g$i: recovered position $recovered"
 }
 
 galera_node_stop() {
