@@ -215,6 +215,10 @@ galera_write_haproxy_cfg() {
 		    timeout client 1h
 		    timeout server 1h
 		    timeout check 4s
+		    # A connection refused by a node that just died is tried on another one at once,
+		    # before the check has marked it down.
+		    retries 2
+		    option redispatch
 
 		listen galera
 		    bind 127.0.0.1:$hap_port
