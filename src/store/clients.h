@@ -61,6 +61,7 @@ int store_client_create(struct db *db, const struct store_client_new *c, const c
  * 0, or -1 with *error_r. */
 int store_client_list(struct db *db, struct store_client_row **rows_r, size_t *n_r,
 		      const char **error_r);
+/* Frees n rows from store_client_list and the array, and clears the caller's pointer. */
 void store_client_rows_free(struct store_client_row **rows, size_t n);
 
 /*
