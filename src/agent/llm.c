@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
-#include "store/db.h"
+#include "store/agent_calls.h"
 
 #define MAX_RESPONSE (8 * 1024 * 1024) /* bytes of a response body we read */
 #define MAX_ECHO 8000                  /* bytes of a bad answer shown back to the model */
@@ -831,21 +831,24 @@ static void record_call(struct llm *l, const struct agent_case *c, const char *n
 			const struct llm_response *r, long status, int64_t latency_ms,
 			const char *outcome)
 {
-	static const char sql[] =
-		"INSERT INTO agent_calls (case_id, call_name, model, prompt_tokens, completion_tokens,"
-		" total_tokens, latency_ms, http_status, outcome, created_at)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	struct db_arg a[] = {
-		DB_STR(c->case_id), DB_STR(name), DB_STR(l->model),
-		DB_INT(r ? r->prompt_tokens : 0), DB_INT(r ? r->completion_tokens : 0),
-		DB_INT(r ? r->total_tokens : 0), DB_INT(latency_ms),
-		status ? DB_INT(status) : DB_NULL, DB_STR(outcome), DB_INT(util_now_ms()),
+	struct store_agent_call call = {
+		.case_id = c->case_id,
+		.call_name = name,
+		.model = l->model,
+		.prompt_tokens = r ? r->prompt_tokens : 0,
+		.completion_tokens = r ? r->completion_tokens : 0,
+		.total_tokens = r ? r->total_tokens : 0,
+		.latency_ms = latency_ms,
+		.http_status = status,
+		.outcome = outcome,
+		.created_at_ms = util_now_ms(),
 	};
+	const char *err;
 
 	if (!c->db || !c->case_id)
 		return;
-	if (db_query(c->db, sql, a, sizeof a / sizeof a[0], NULL) < 0)
-		log_warn("case %s: recording the %s call: %s", c->case_id, name, db_error(c->db));
+	if (store_agent_call_record(c->db, &call, &err) < 0)
+		log_warn("case %s: recording the %s call: %s", c->case_id, name, err);
 }
 
 /* One POST. 0 with *r parsed from a 200 answer (the caller records the call once it has

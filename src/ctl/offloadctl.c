@@ -14,7 +14,10 @@
 #include "common/plans.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "store/admin.h"
+#include "store/agent_calls.h"
 #include "store/caseview.h"
+#include "store/clients.h"
 #include "store/db.h"
 #include "store/migrate.h"
 #include "webhook/deliver.h"
@@ -178,9 +181,7 @@ static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_client_create(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"INSERT INTO clients (id, name, plan, webhook_secret, created_at) VALUES (?, ?, ?, ?, ?)";
-	const char *name = NULL, *plan_name = NULL;
+	const char *name = NULL, *plan_name = NULL, *err;
 	struct opt opts[] = { { "name", &name, NULL }, { "plan", &plan_name, NULL },
 			      { NULL, NULL, NULL } };
 	unsigned char raw[32];
@@ -208,11 +209,12 @@ static int cmd_client_create(struct ctl *ctl, int argc, char **argv)
 	if (open_db(ctl) < 0)
 		return 1;
 	{
-		struct db_arg args[] = { DB_STR(id), DB_STR(name), DB_STR(plans_name(plan)),
-					 DB_STR(secret), DB_INT(util_now_ms()) };
+		struct store_client_new c = { .id = id, .name = name, .plan = plans_name(plan),
+					      .webhook_secret = secret,
+					      .created_at_ms = util_now_ms() };
 
-		if (db_query(ctl->db, sql, args, 5, NULL) < 0) {
-			log_error("client create: %s", db_error(ctl->db));
+		if (store_client_create(ctl->db, &c, &err) < 0) {
+			log_error("client create: %s", err);
 			return 1;
 		}
 	}
@@ -236,11 +238,9 @@ static int cmd_client_create(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_client_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"SELECT c.id, c.name, c.plan, c.created_at,"
-		" (SELECT COUNT(*) FROM api_keys k WHERE k.client_id = c.id AND k.active = 1)"
-		" FROM clients c ORDER BY c.created_at, c.id";
-	struct db_res *res = NULL;
+	struct store_client_row *rows = NULL;
+	size_t nrows;
+	const char *err;
 	json_object *arr;
 	int n, r = parse_sub(argc, argv, NULL, NULL, 0, &n, &ctl->json);
 
@@ -252,43 +252,38 @@ static int cmd_client_list(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (open_db(ctl) < 0)
 		return 1;
-	if (db_query(ctl->db, sql, NULL, 0, &res) < 0) {
-		log_error("client list: %s", db_error(ctl->db));
+	if (store_client_list(ctl->db, &rows, &nrows, &err) < 0) {
+		log_error("client list: %s", err);
 		return 1;
 	}
 	arr = json_object_new_array();
 	if (!ctl->json)
 		printf("%-36s  %-10s  %-4s  %s\n", "CLIENT ID", "PLAN", "KEYS", "NAME");
-	for (size_t i = 0; i < db_res_rows(res); i++) {
+	for (size_t i = 0; i < nrows; i++) {
+		const struct store_client_row *c = &rows[i];
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "clientId", json_object_new_string(db_res_get(res, i, 0)));
-		json_object_object_add(o, "name", json_object_new_string(db_res_get(res, i, 1)));
-		json_object_object_add(o, "plan", json_object_new_string(db_res_get(res, i, 2)));
-		json_object_object_add(o, "createdAt", json_object_new_int64(db_res_int(res, i, 3)));
-		json_object_object_add(o, "activeKeys", json_object_new_int64(db_res_int(res, i, 4)));
+		json_object_object_add(o, "clientId", json_object_new_string(c->id));
+		json_object_object_add(o, "name", json_object_new_string(c->name));
+		json_object_object_add(o, "plan", json_object_new_string(c->plan));
+		json_object_object_add(o, "createdAt", json_object_new_int64(c->created_at_ms));
+		json_object_object_add(o, "activeKeys", json_object_new_int64(c->active_keys));
 		json_object_array_add(arr, o);
 		if (!ctl->json)
-			printf("%-36s  %-10s  %-4lld  %s\n", db_res_get(res, i, 0),
-			       db_res_get(res, i, 2), (long long)db_res_int(res, i, 4),
-			       db_res_get(res, i, 1));
+			printf("%-36s  %-10s  %-4lld  %s\n", c->id, c->plan,
+			       (long long)c->active_keys, c->name);
 	}
 	if (ctl->json)
 		print_json(arr);
 	json_object_put(arr);
-	db_res_free(&res);
+	store_client_rows_free(&rows, nrows);
 	return 0;
 }
 
 static int cmd_key_create(struct ctl *ctl, int argc, char **argv)
 {
-	static const char exists[] = "SELECT 1 FROM clients WHERE id = ?";
-	static const char sql[] =
-		"INSERT INTO api_keys (id, client_id, key_hash, key_prefix, active, created_at)"
-		" VALUES (?, ?, ?, ?, 1, ?)";
-	const char *client = NULL;
+	const char *client = NULL, *err;
 	struct opt opts[] = { { "client", &client, NULL }, { NULL, NULL, NULL } };
-	struct db_res *res = NULL;
 	unsigned char raw[32], hash[32];
 	char key[64], b64[48], id[37], prefix[13];
 	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
@@ -305,20 +300,6 @@ static int cmd_key_create(struct ctl *ctl, int argc, char **argv)
 		return usage_error("--client CLIENT_ID is required (a client id from 'client list')");
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg a[] = { DB_STR(client) };
-
-		if (db_query(ctl->db, exists, a, 1, &res) < 0) {
-			log_error("key create: %s", db_error(ctl->db));
-			return 1;
-		}
-		if (db_res_rows(res) == 0) {
-			db_res_free(&res);
-			log_error("key create: no client %s", client);
-			return EXIT_NOT_FOUND;
-		}
-		db_res_free(&res);
-	}
 	util_random_bytes(raw, sizeof raw);
 	util_base64url(raw, sizeof raw, b64);
 	snprintf(key, sizeof key, KEY_PREFIX "%s", b64);
@@ -327,12 +308,19 @@ static int cmd_key_create(struct ctl *ctl, int argc, char **argv)
 	util_sha256(key, strlen(key), hash);
 	util_uuid_v4(id);
 	{
-		struct db_arg args[] = { DB_STR(id), DB_STR(client), DB_BLOB(hash, sizeof hash),
-					 DB_STR(prefix), DB_INT(util_now_ms()) };
+		struct store_key_new k = { .id = id, .client_id = client, .hash = hash,
+					   .prefix = prefix, .created_at_ms = util_now_ms() };
+		int r2 = store_key_create(ctl->db, &k, &err);
 
-		if (db_query(ctl->db, sql, args, 5, NULL) < 0) {
-			log_error("key create: %s", db_error(ctl->db));
+		if (r2 <= 0)
+			explicit_bzero(key, sizeof key);
+		if (r2 < 0) {
+			log_error("key create: %s", err);
 			return 1;
+		}
+		if (r2 == 0) {
+			log_error("key create: no client %s", client);
+			return EXIT_NOT_FOUND;
 		}
 	}
 	if (ctl->json) {
@@ -353,12 +341,10 @@ static int cmd_key_create(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_key_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"SELECT id, client_id, key_prefix, active, created_at, deactivated_at FROM api_keys"
-		" WHERE (? IS NULL OR client_id = ?) ORDER BY created_at, id";
-	const char *client = NULL;
+	const char *client = NULL, *err;
 	struct opt opts[] = { { "client", &client, NULL }, { NULL, NULL, NULL } };
-	struct db_res *res = NULL;
+	struct store_key_row *rows = NULL;
+	size_t nrows;
 	json_object *arr;
 	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
 
@@ -371,50 +357,42 @@ static int cmd_key_list(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg args[] = { DB_STR(client), DB_STR(client) };
-
-		if (db_query(ctl->db, sql, args, 2, &res) < 0) {
-			log_error("key list: %s", db_error(ctl->db));
-			return 1;
-		}
+	if (store_key_list(ctl->db, client, &rows, &nrows, &err) < 0) {
+		log_error("key list: %s", err);
+		return 1;
 	}
 	arr = json_object_new_array();
 	if (!ctl->json)
 		printf("%-36s  %-36s  %-12s  %s\n", "KEY ID", "CLIENT ID", "PREFIX", "STATE");
-	for (size_t i = 0; i < db_res_rows(res); i++) {
+	for (size_t i = 0; i < nrows; i++) {
+		const struct store_key_row *k = &rows[i];
 		json_object *o = json_object_new_object();
-		int active = db_res_int(res, i, 3) == 1;
 
-		json_object_object_add(o, "keyId", json_object_new_string(db_res_get(res, i, 0)));
-		json_object_object_add(o, "clientId", json_object_new_string(db_res_get(res, i, 1)));
-		json_object_object_add(o, "prefix", json_object_new_string(db_res_get(res, i, 2)));
-		json_object_object_add(o, "active", json_object_new_boolean(active));
-		json_object_object_add(o, "createdAt", json_object_new_int64(db_res_int(res, i, 4)));
+		json_object_object_add(o, "keyId", json_object_new_string(k->id));
+		json_object_object_add(o, "clientId", json_object_new_string(k->client_id));
+		json_object_object_add(o, "prefix", json_object_new_string(k->prefix));
+		json_object_object_add(o, "active", json_object_new_boolean(k->active));
+		json_object_object_add(o, "createdAt", json_object_new_int64(k->created_at_ms));
 		json_object_object_add(o, "deactivatedAt",
-				       db_res_get(res, i, 5) ? json_object_new_int64(db_res_int(res, i, 5))
-							     : NULL);
+				       k->deactivated_at_ms >= 0
+					       ? json_object_new_int64(k->deactivated_at_ms)
+					       : NULL);
 		json_object_array_add(arr, o);
 		if (!ctl->json)
-			printf("%-36s  %-36s  %-12s  %s\n", db_res_get(res, i, 0),
-			       db_res_get(res, i, 1), db_res_get(res, i, 2),
-			       active ? "active" : "inactive");
+			printf("%-36s  %-36s  %-12s  %s\n", k->id, k->client_id, k->prefix,
+			       k->active ? "active" : "inactive");
 	}
 	if (ctl->json)
 		print_json(arr);
 	json_object_put(arr);
-	db_res_free(&res);
+	free(rows);
 	return 0;
 }
 
 static int cmd_key_deactivate(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"UPDATE api_keys SET active = 0, deactivated_at = COALESCE(deactivated_at, ?) WHERE id = ?";
-	static const char exists[] = "SELECT active FROM api_keys WHERE id = ?";
-	const char *pos[1] = { NULL };
-	struct db_res *res = NULL;
-	int n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
+	const char *pos[1] = { NULL }, *err;
+	int found, n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
 
 	if (r == 1) {
 		printf("usage: offloadctl key deactivate KEY_ID [--json]\n\n"
@@ -428,22 +406,14 @@ static int cmd_key_deactivate(struct ctl *ctl, int argc, char **argv)
 		return usage_error("key deactivate needs a KEY_ID (from 'key list')");
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg a[] = { DB_STR(pos[0]) };
-		struct db_arg args[] = { DB_INT(util_now_ms()), DB_STR(pos[0]) };
-
-		if (db_query(ctl->db, exists, a, 1, &res) < 0 ||
-		    (db_res_rows(res) == 1 && db_query(ctl->db, sql, args, 2, NULL) < 0)) {
-			db_res_free(&res);
-			log_error("key deactivate: %s", db_error(ctl->db));
-			return 1;
-		}
-		if (db_res_rows(res) == 0) {
-			db_res_free(&res);
-			log_error("key deactivate: no key %s", pos[0]);
-			return EXIT_NOT_FOUND;
-		}
-		db_res_free(&res);
+	found = store_key_deactivate(ctl->db, pos[0], util_now_ms(), &err);
+	if (found < 0) {
+		log_error("key deactivate: %s", err);
+		return 1;
+	}
+	if (found == 0) {
+		log_error("key deactivate: no key %s", pos[0]);
+		return EXIT_NOT_FOUND;
 	}
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
@@ -482,25 +452,22 @@ static void print_case_human(json_object *c)
  * without that table (migrations not applied yet) just shows none. */
 static void add_agent_usage(struct ctl *ctl, json_object *c, const char *case_id)
 {
-	static const char sql[] =
-		"SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
-		" COALESCE(SUM(total_tokens), 0), COALESCE(SUM(latency_ms), 0)"
-		" FROM agent_calls WHERE case_id = ?";
-	static const char *const keys[] = { "calls", "promptTokens", "completionTokens",
-					    "totalTokens", "latencyMs" };
-	struct db_arg a[] = { DB_STR(case_id) };
-	struct db_res *res = NULL;
+	struct store_agent_usage usage;
+	const char *err;
 	json_object *u;
 
-	if (db_query(ctl->db, sql, a, 1, &res) < 0 || db_res_rows(res) != 1) {
-		db_res_free(&res);
+	if (store_agent_usage_get(ctl->db, case_id, &usage, &err) < 0) {
+		log_debug("case %s: no agent usage: %s", case_id, err);
 		return;
 	}
 	u = json_object_new_object();
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		json_object_object_add(u, keys[i], json_object_new_int64(db_res_int(res, 0, i)));
+	json_object_object_add(u, "calls", json_object_new_int64(usage.calls));
+	json_object_object_add(u, "promptTokens", json_object_new_int64(usage.prompt_tokens));
+	json_object_object_add(u, "completionTokens",
+			       json_object_new_int64(usage.completion_tokens));
+	json_object_object_add(u, "totalTokens", json_object_new_int64(usage.total_tokens));
+	json_object_object_add(u, "latencyMs", json_object_new_int64(usage.latency_ms));
 	json_object_object_add(c, "agentUsage", u);
-	db_res_free(&res);
 }
 
 static int cmd_case_show(struct ctl *ctl, int argc, char **argv)
@@ -548,13 +515,12 @@ static int cmd_case_show(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"SELECT id FROM cases WHERE (? IS NULL OR client_id = ?) AND (? IS NULL OR status = ?)"
-		" ORDER BY updated_at DESC, id DESC LIMIT ?";
-	const char *client = NULL, *status = NULL, *limit_s = NULL;
+	const char *client = NULL, *status = NULL, *limit_s = NULL, *err;
 	struct opt opts[] = { { "client", &client, NULL }, { "status", &status, NULL },
 			      { "limit", &limit_s, NULL }, { NULL, NULL, NULL } };
-	struct db_res *res = NULL;
+	enum store_case_status st;
+	char (*ids)[37] = NULL;
+	size_t nids;
 	json_object *arr;
 	int64_t limit = 50;
 	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
@@ -567,28 +533,27 @@ static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
 	}
 	if (r)
 		return r;
+	if (status && store_case_status_parse(status, &st) < 0)
+		return usage_error("--status must be CREATED, RUNNING, INPUT_NEEDED, COMPLETED or "
+				   "FAILED");
 	if (limit_s && (util_parse_int64(limit_s, &limit) < 0 || limit < 1 || limit > 10000))
 		return usage_error("--limit must be from 1 to 10000");
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg args[] = { DB_STR(client), DB_STR(client), DB_STR(status),
-					 DB_STR(status), DB_INT(limit) };
-
-		if (db_query(ctl->db, sql, args, 5, &res) < 0) {
-			log_error("case list: %s", db_error(ctl->db));
-			return 1;
-		}
+	if (store_admin_case_list(ctl->db, client, status ? &st : NULL, limit, &ids, &nids,
+				  &err) < 0) {
+		log_error("case list: %s", err);
+		return 1;
 	}
 	arr = json_object_new_array();
 	if (!ctl->json)
 		printf("%-36s  %-12s  %-8s  %-24s  %s\n", "CASE ID", "STATUS", "ATTEMPTS",
 		       "UPDATED", "COUNTERPARTY");
-	for (size_t i = 0; i < db_res_rows(res); i++) {
+	for (size_t i = 0; i < nids; i++) {
 		json_object *c = NULL, *v;
 		char owner[37], when[32];
 
-		if (caseview_get(ctl->db, db_res_get(res, i, 0), CASEVIEW_INTERNAL, &c, owner) != 1)
+		if (caseview_get(ctl->db, ids[i], CASEVIEW_INTERNAL, &c, owner) != 1)
 			continue;
 		if (ctl->json) {
 			json_object_array_add(arr, c);
@@ -597,15 +562,15 @@ static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
 		json_object_object_get_ex(c, "updatedAt", &v);
 		util_iso8601_ms(json_object_get_int64(v), when);
 		{
-			json_object *st, *at, *cp, *addr = NULL;
+			json_object *cst, *at, *cp, *addr = NULL;
 
-			json_object_object_get_ex(c, "status", &st);
+			json_object_object_get_ex(c, "status", &cst);
 			json_object_object_get_ex(c, "attemptCount", &at);
 			json_object_object_get_ex(c, "counterparty", &cp);
 			if (cp)
 				json_object_object_get_ex(cp, "address", &addr);
-			printf("%-36s  %-12s  %-8d  %-24s  %s\n", db_res_get(res, i, 0),
-			       json_object_get_string(st), json_object_get_int(at), when,
+			printf("%-36s  %-12s  %-8d  %-24s  %s\n", ids[i],
+			       json_object_get_string(cst), json_object_get_int(at), when,
 			       addr ? json_object_get_string(addr) : "");
 		}
 		json_object_put(c);
@@ -613,23 +578,15 @@ static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json)
 		print_json(arr);
 	json_object_put(arr);
-	db_res_free(&res);
+	free(ids);
 	return 0;
 }
 
 static int cmd_case_nudge(struct ctl *ctl, int argc, char **argv)
 {
-	static const char exists[] = "SELECT status FROM cases WHERE id = ?";
-	static const char due_now[] =
-		"UPDATE cases SET next_action_at = ? WHERE id = ? AND status = 'RUNNING'"
-		" AND next_action_at > ?";
-	static const char events_now[] =
-		"UPDATE events SET available_at = ? WHERE case_id = ? AND state = 'pending'"
-		" AND available_at > ? AND lease_owner IS NULL";
-	const char *pos[1] = { NULL };
-	struct db_res *res = NULL;
-	int64_t now = util_now_ms(), cases = 0, events = 0;
-	int n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
+	const char *pos[1] = { NULL }, *err;
+	struct store_admin_nudge nudge;
+	int found, n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
 
 	if (r == 1) {
 		printf("usage: offloadctl case nudge CASE_ID [--json]\n\n"
@@ -647,53 +604,40 @@ static int cmd_case_nudge(struct ctl *ctl, int argc, char **argv)
 	}
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg a[] = { DB_STR(pos[0]) };
-		struct db_arg b[] = { DB_INT(now), DB_STR(pos[0]), DB_INT(now) };
-
-		if (db_query(ctl->db, exists, a, 1, &res) < 0)
-			goto fail;
-		if (db_res_rows(res) == 0) {
-			db_res_free(&res);
-			log_error("no case %s", pos[0]);
-			return EXIT_NOT_FOUND;
-		}
-		if (db_query(ctl->db, due_now, b, 3, NULL) < 0)
-			goto fail;
-		cases = db_affected_rows(ctl->db);
-		if (db_query(ctl->db, events_now, b, 3, NULL) < 0)
-			goto fail;
-		events = db_affected_rows(ctl->db);
+	found = store_admin_case_nudge(ctl->db, pos[0], util_now_ms(), &nudge, &err);
+	if (found < 0) {
+		log_error("case nudge: %s", err);
+		return 1;
+	}
+	if (found == 0) {
+		log_error("no case %s", pos[0]);
+		return EXIT_NOT_FOUND;
 	}
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "caseId", json_object_new_string(pos[0]));
-		json_object_object_add(o, "status", json_object_new_string(db_res_get(res, 0, 0)));
-		json_object_object_add(o, "followUpDueNow", json_object_new_boolean(cases > 0));
-		json_object_object_add(o, "eventsDueNow", json_object_new_int64(events));
+		json_object_object_add(o, "status",
+				       json_object_new_string(store_case_status_name(nudge.status)));
+		json_object_object_add(o, "followUpDueNow",
+				       json_object_new_boolean(nudge.follow_up_moved));
+		json_object_object_add(o, "eventsDueNow", json_object_new_int64(nudge.events_moved));
 		print_json(o);
 		json_object_put(o);
 	} else {
 		printf("case %s (%s): %s; %lld waiting event(s) due now\n", pos[0],
-		       db_res_get(res, 0, 0),
-		       cases ? "next follow-up due now" : "no follow-up scheduled to move",
-		       (long long)events);
+		       store_case_status_name(nudge.status),
+		       nudge.follow_up_moved ? "next follow-up due now"
+					     : "no follow-up scheduled to move",
+		       (long long)nudge.events_moved);
 	}
-	db_res_free(&res);
 	return 0;
-fail:
-	db_res_free(&res);
-	log_error("case nudge: %s", db_error(ctl->db));
-	return 1;
 }
 
-static void add_ms_or_null(json_object *o, const char *key, const struct db_res *res, size_t row,
-			   size_t col)
+/* A time or status code, or null for -1 (none). */
+static void add_int_or_null(json_object *o, const char *key, int64_t v)
 {
-	const char *v = db_res_get(res, row, col);
-
-	json_object_object_add(o, key, v ? json_object_new_int64(db_res_int(res, row, col)) : NULL);
+	json_object_object_add(o, key, v >= 0 ? json_object_new_int64(v) : NULL);
 }
 
 static void add_str_or_null(json_object *o, const char *key, const char *v)
@@ -701,53 +645,43 @@ static void add_str_or_null(json_object *o, const char *key, const char *v)
 	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
 }
 
-/* The columns every webhook query below selects, in this order. */
-#define WEBHOOK_COLUMNS \
-	"event_id, case_id, client_id, event_type, url, state, attempts, next_attempt_at," \
-	" last_status_code, last_error, last_response_body, created_at, delivered_at," \
-	" lease_owner, lease_until"
-
-/* One delivery row as JSON; with_body adds the exact envelope (column 15). */
-static json_object *delivery_json(const struct db_res *res, size_t i, int with_body)
+/* One delivery as JSON; with_body adds the exact envelope. */
+static json_object *delivery_json(const struct store_admin_delivery *d, int with_body)
 {
 	json_object *o = json_object_new_object();
-	const char *state = db_res_get(res, i, 5);
 
-	json_object_object_add(o, "eventId", json_object_new_string(db_res_get(res, i, 0)));
-	json_object_object_add(o, "caseId", json_object_new_string(db_res_get(res, i, 1)));
-	json_object_object_add(o, "clientId", json_object_new_string(db_res_get(res, i, 2)));
-	json_object_object_add(o, "eventType", json_object_new_string(db_res_get(res, i, 3)));
-	json_object_object_add(o, "url", json_object_new_string(db_res_get(res, i, 4)));
-	json_object_object_add(o, "state", json_object_new_string(state));
-	json_object_object_add(o, "attempts", json_object_new_int64(db_res_int(res, i, 6)));
-	if (strcmp(state, "pending") == 0)
-		add_ms_or_null(o, "nextAttemptAt", res, i, 7);
+	json_object_object_add(o, "eventId", json_object_new_string(d->event_id));
+	json_object_object_add(o, "caseId", json_object_new_string(d->case_id));
+	json_object_object_add(o, "clientId", json_object_new_string(d->client_id));
+	json_object_object_add(o, "eventType", json_object_new_string(d->event_type));
+	json_object_object_add(o, "url", json_object_new_string(d->url));
+	json_object_object_add(o, "state", json_object_new_string(d->state));
+	json_object_object_add(o, "attempts", json_object_new_int64(d->attempts));
+	if (strcmp(d->state, "pending") == 0)
+		add_int_or_null(o, "nextAttemptAt", d->next_attempt_at_ms);
 	else
 		json_object_object_add(o, "nextAttemptAt", NULL);
-	add_ms_or_null(o, "lastStatusCode", res, i, 8);
-	add_str_or_null(o, "lastError", db_res_get(res, i, 9));
-	add_str_or_null(o, "lastResponseBody", db_res_get(res, i, 10));
-	json_object_object_add(o, "createdAt", json_object_new_int64(db_res_int(res, i, 11)));
-	add_ms_or_null(o, "deliveredAt", res, i, 12);
-	add_str_or_null(o, "leaseOwner", db_res_get(res, i, 13));
-	add_ms_or_null(o, "leaseUntil", res, i, 14);
+	add_int_or_null(o, "lastStatusCode", d->last_status_code);
+	add_str_or_null(o, "lastError", d->last_error);
+	add_str_or_null(o, "lastResponseBody", d->last_response_body);
+	json_object_object_add(o, "createdAt", json_object_new_int64(d->created_at_ms));
+	add_int_or_null(o, "deliveredAt", d->delivered_at_ms);
+	add_str_or_null(o, "leaseOwner", d->lease_owner);
+	add_int_or_null(o, "leaseUntil", d->lease_until_ms);
 	if (with_body)
-		add_str_or_null(o, "body", db_res_get(res, i, 15));
+		add_str_or_null(o, "body", d->body);
 	return o;
 }
 
 static int cmd_webhook_list(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"SELECT " WEBHOOK_COLUMNS " FROM webhook_deliveries"
-		" WHERE (? IS NULL OR case_id = ?) AND (? IS NULL OR state = ?)"
-		" ORDER BY created_at DESC, id DESC LIMIT ?";
-	const char *case_id = NULL, *state = NULL, *limit_s = NULL;
+	const char *case_id = NULL, *state = NULL, *limit_s = NULL, *err;
 	int dead = 0;
 	struct opt opts[] = { { "case", &case_id, NULL }, { "state", &state, NULL },
 			      { "dead", NULL, &dead }, { "limit", &limit_s, NULL },
 			      { NULL, NULL, NULL } };
-	struct db_res *res = NULL;
+	struct store_admin_delivery *rows = NULL;
+	size_t nrows;
 	json_object *arr;
 	int64_t limit = 50;
 	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
@@ -776,52 +710,45 @@ static int cmd_webhook_list(struct ctl *ctl, int argc, char **argv)
 		return usage_error("--limit must be from 1 to 10000");
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg args[] = { DB_STR(case_id), DB_STR(case_id), DB_STR(state),
-					 DB_STR(state), DB_INT(limit) };
-
-		if (db_query(ctl->db, sql, args, 5, &res) < 0) {
-			log_error("webhook list: %s", db_error(ctl->db));
-			return 1;
-		}
+	if (store_admin_webhook_list(ctl->db, case_id, state, limit, &rows, &nrows, &err) < 0) {
+		log_error("webhook list: %s", err);
+		return 1;
 	}
 	arr = json_object_new_array();
 	if (!ctl->json)
 		printf("%-72s  %-9s  %-5s  %-24s  %s\n", "EVENT ID", "STATE", "TRIES",
 		       "NEXT ATTEMPT / DELIVERED", "LAST RESULT");
-	for (size_t i = 0; i < db_res_rows(res); i++) {
-		const char *st = db_res_get(res, i, 5);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct store_admin_delivery *d = &rows[i];
 		char when[32] = "-", last[96] = "-";
 
-		json_object_array_add(arr, delivery_json(res, i, 0));
+		json_object_array_add(arr, delivery_json(d, 0));
 		if (ctl->json)
 			continue;
-		if (strcmp(st, "pending") == 0)
-			util_iso8601_ms(db_res_int(res, i, 7), when);
-		else if (db_res_get(res, i, 12))
-			util_iso8601_ms(db_res_int(res, i, 12), when);
-		if (db_res_get(res, i, 9))
-			snprintf(last, sizeof last, "%.95s", db_res_get(res, i, 9));
-		else if (db_res_get(res, i, 8))
-			snprintf(last, sizeof last, "HTTP %s", db_res_get(res, i, 8));
-		printf("%-72s  %-9s  %-5s  %-24s  %s\n", db_res_get(res, i, 0), st,
-		       db_res_get(res, i, 6), when, last);
+		if (strcmp(d->state, "pending") == 0)
+			util_iso8601_ms(d->next_attempt_at_ms, when);
+		else if (d->delivered_at_ms >= 0)
+			util_iso8601_ms(d->delivered_at_ms, when);
+		if (d->last_error)
+			snprintf(last, sizeof last, "%.95s", d->last_error);
+		else if (d->last_status_code >= 0)
+			snprintf(last, sizeof last, "HTTP %lld", (long long)d->last_status_code);
+		printf("%-72s  %-9s  %-5lld  %-24s  %s\n", d->event_id, d->state,
+		       (long long)d->attempts, when, last);
 	}
 	if (ctl->json)
 		print_json(arr);
 	json_object_put(arr);
-	db_res_free(&res);
+	store_admin_deliveries_free(&rows, nrows);
 	return 0;
 }
 
 static int cmd_webhook_show(struct ctl *ctl, int argc, char **argv)
 {
-	static const char sql[] =
-		"SELECT " WEBHOOK_COLUMNS ", body FROM webhook_deliveries WHERE event_id = ?";
-	const char *pos[1] = { NULL };
-	struct db_res *res = NULL;
+	const char *pos[1] = { NULL }, *err;
+	struct store_admin_delivery d;
 	json_object *o;
-	int n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
+	int found, n, r = parse_sub(argc, argv, NULL, pos, 1, &n, &ctl->json);
 
 	if (r == 1) {
 		printf("usage: offloadctl webhook show EVENT_ID [--json]\n\n"
@@ -835,20 +762,16 @@ static int cmd_webhook_show(struct ctl *ctl, int argc, char **argv)
 		return usage_error("webhook show needs an EVENT_ID (from 'webhook list')");
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg a[] = { DB_STR(pos[0]) };
-
-		if (db_query(ctl->db, sql, a, 1, &res) < 0) {
-			log_error("webhook show: %s", db_error(ctl->db));
-			return 1;
-		}
+	found = store_admin_webhook_get(ctl->db, pos[0], &d, &err);
+	if (found < 0) {
+		log_error("webhook show: %s", err);
+		return 1;
 	}
-	if (db_res_rows(res) == 0) {
-		db_res_free(&res);
+	if (found == 0) {
 		log_error("no webhook delivery %s", pos[0]);
 		return EXIT_NOT_FOUND;
 	}
-	o = delivery_json(res, 0, 1);
+	o = delivery_json(&d, 1);
 	if (ctl->json) {
 		print_json(o);
 	} else {
@@ -858,20 +781,14 @@ static int cmd_webhook_show(struct ctl *ctl, int argc, char **argv)
 		}
 	}
 	json_object_put(o);
-	db_res_free(&res);
+	store_admin_delivery_clear(&d);
 	return 0;
 }
 
 static int cmd_webhook_redeliver(struct ctl *ctl, int argc, char **argv)
 {
-	/* Clearing the lease also voids the outcome of an attempt in flight (its lease check
-	 * fails), so the delivery is simply tried again. */
-	static const char sql[] =
-		"UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?,"
-		" attempts = IF(? = 1, attempts, 0), lease_owner = NULL, lease_until = NULL,"
-		" delivered_at = NULL WHERE event_id = ?";
-	const char *pos[1] = { NULL };
-	int keep = 0;
+	const char *pos[1] = { NULL }, *err;
+	int keep = 0, found;
 	struct opt opts[] = { { "keep-attempts", NULL, &keep }, { NULL, NULL, NULL } };
 	int64_t now = util_now_ms();
 	int n, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
@@ -892,15 +809,12 @@ static int cmd_webhook_redeliver(struct ctl *ctl, int argc, char **argv)
 		return usage_error("webhook redeliver needs an EVENT_ID (from 'webhook list')");
 	if (open_db(ctl) < 0)
 		return 1;
-	{
-		struct db_arg a[] = { DB_INT(now), DB_INT(keep), DB_STR(pos[0]) };
-
-		if (db_query(ctl->db, sql, a, 3, NULL) < 0) {
-			log_error("webhook redeliver: %s", db_error(ctl->db));
-			return 1;
-		}
+	found = store_admin_webhook_redeliver(ctl->db, pos[0], now, keep, &err);
+	if (found < 0) {
+		log_error("webhook redeliver: %s", err);
+		return 1;
 	}
-	if (db_affected_rows(ctl->db) == 0) {
+	if (found == 0) {
 		log_error("no webhook delivery %s", pos[0]);
 		return EXIT_NOT_FOUND;
 	}
@@ -978,17 +892,10 @@ static int cmd_webhook_deliver(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_client_rotate_secret(struct ctl *ctl, int argc, char **argv)
 {
-	static const char load[] =
-		"SELECT webhook_secret_previous FROM clients WHERE id = ? FOR UPDATE";
-	static const char rotate[] =
-		"UPDATE clients SET webhook_secret_previous = webhook_secret, webhook_secret = ?"
-		" WHERE id = ?";
-	static const char finish[] = "UPDATE clients SET webhook_secret_previous = NULL WHERE id = ?";
-	const char *pos[1] = { NULL };
-	int fin = 0, force = 0, in_rotation;
+	const char *pos[1] = { NULL }, *err;
+	int fin = 0, force = 0, in_rotation = 0;
 	struct opt opts[] = { { "finish", NULL, &fin }, { "force", NULL, &force },
 			      { NULL, NULL, NULL } };
-	struct db_res *res = NULL;
 	unsigned char raw[32];
 	char secret[64], b64[48];
 	int n, rc = 1, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
@@ -1013,26 +920,26 @@ static int cmd_client_rotate_secret(struct ctl *ctl, int argc, char **argv)
 		return usage_error("--finish and --force do not go together");
 	if (open_db(ctl) < 0)
 		return 1;
-	if (db_begin(ctl->db) < 0)
-		goto fail;
-	{
-		struct db_arg a[] = { DB_STR(pos[0]) };
-
-		if (db_query(ctl->db, load, a, 1, &res) < 0)
-			goto fail;
-	}
-	if (db_res_rows(res) == 0) {
-		db_rollback(ctl->db);
-		db_res_free(&res);
+	util_random_bytes(raw, sizeof raw);
+	util_base64(raw, sizeof raw, b64);
+	snprintf(secret, sizeof secret, "whsec_%s", b64);
+	switch (store_client_rotate_secret(ctl->db, pos[0], secret, fin, force, &in_rotation,
+					   &err)) {
+	case STORE_ROTATION_DONE:
+		break;
+	case STORE_ROTATION_NO_CLIENT:
 		log_error("no client %s", pos[0]);
-		return EXIT_NOT_FOUND;
+		rc = EXIT_NOT_FOUND;
+		goto out;
+	case STORE_ROTATION_BUSY:
+		log_error("client %s: a secret rotation is already in progress; finish it with "
+			  "--finish first (or --force to drop the older secret)", pos[0]);
+		goto out;
+	default:
+		log_error("client rotate-secret: %s", err);
+		goto out;
 	}
-	in_rotation = db_res_get(res, 0, 0) != NULL;
 	if (fin) {
-		struct db_arg a[] = { DB_STR(pos[0]) };
-
-		if (db_query(ctl->db, finish, a, 1, NULL) < 0 || db_commit(ctl->db) < 0)
-			goto fail;
 		if (ctl->json) {
 			json_object *o = json_object_new_object();
 
@@ -1048,21 +955,6 @@ static int cmd_client_rotate_secret(struct ctl *ctl, int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (in_rotation && !force) {
-		db_rollback(ctl->db);
-		log_error("client %s: a secret rotation is already in progress; finish it with "
-			  "--finish first (or --force to drop the older secret)", pos[0]);
-		goto out;
-	}
-	util_random_bytes(raw, sizeof raw);
-	util_base64(raw, sizeof raw, b64);
-	snprintf(secret, sizeof secret, "whsec_%s", b64);
-	{
-		struct db_arg a[] = { DB_STR(secret), DB_STR(pos[0]) };
-
-		if (db_query(ctl->db, rotate, a, 2, NULL) < 0 || db_commit(ctl->db) < 0)
-			goto fail;
-	}
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
 
@@ -1075,15 +967,10 @@ static int cmd_client_rotate_secret(struct ctl *ctl, int argc, char **argv)
 		       "Deliveries are signed with both the new and the previous secret until you "
 		       "run:\n  offloadctl client rotate-secret %s --finish\n", pos[0], secret, pos[0]);
 	}
+	rc = 0;
+out:
 	explicit_bzero(secret, sizeof secret);
 	explicit_bzero(raw, sizeof raw);
-	rc = 0;
-	goto out;
-fail:
-	db_rollback(ctl->db);
-	log_error("client rotate-secret: %s", db_error(ctl->db));
-out:
-	db_res_free(&res);
 	return rc;
 }
 

@@ -14,7 +14,7 @@
 #include "common/xalloc.h"
 #include "mail/imap.h"
 #include "mail/ingest.h"
-#include "store/db.h"
+#include "store/mailbox.h"
 
 /* Cap on the untagged lines of EXAMINE (a handful of short lines in practice). */
 #define EXAMINE_MAX (64 * 1024)
@@ -377,66 +377,6 @@ static enum fetch_result imap_fetch(struct conn *c, const struct mailbox *mb,
 	return result;
 }
 
-/* ---- progress in the database ---- */
-
-static int state_load(struct db *db, const struct mailbox *mb, int *found_r,
-		      int64_t *uidvalidity_r, int64_t *last_uid_r)
-{
-	static const char sql[] =
-		"SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = ?";
-	struct db_arg args[] = { DB_STR(mb->state_key) };
-	struct db_res *res = NULL;
-
-	if (db_query(db, sql, args, 1, &res) < 0)
-		return -1;
-	*found_r = db_res_rows(res) > 0;
-	if (*found_r) {
-		*uidvalidity_r = db_res_int(res, 0, 0);
-		*last_uid_r = db_res_int(res, 0, 1);
-	}
-	db_res_free(&res);
-	return 0;
-}
-
-static int state_save(struct db *db, const struct mailbox *mb, int64_t uidvalidity,
-		      int64_t last_uid, int64_t now_ms)
-{
-	static const char sql[] =
-		"INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid, updated_at)"
-		" VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE uidvalidity = VALUES(uidvalidity),"
-		" last_uid = VALUES(last_uid), updated_at = VALUES(updated_at)";
-	struct db_arg args[] = { DB_STR(mb->state_key), DB_INT(uidvalidity), DB_INT(last_uid),
-				 DB_INT(now_ms) };
-
-	return db_query(db, sql, args, 4, NULL);
-}
-
-/* A session-level named lock (not a row lock): 1 taken, 0 held elsewhere, -1 error. */
-static int mailbox_lock(struct db *db, const struct mailbox *mb)
-{
-	static const char sql[] = "SELECT GET_LOCK(?, 0)";
-	struct db_arg args[] = { DB_STR(mb->lock_name) };
-	struct db_res *res = NULL;
-	int got;
-
-	if (db_query(db, sql, args, 1, &res) < 0)
-		return -1;
-	got = db_res_rows(res) > 0 && db_res_get(res, 0, 0) && db_res_int(res, 0, 0) == 1;
-	db_res_free(&res);
-	return got;
-}
-
-static void mailbox_unlock(struct db *db, const struct mailbox *mb)
-{
-	static const char sql[] = "SELECT RELEASE_LOCK(?)";
-	struct db_arg args[] = { DB_STR(mb->lock_name) };
-	struct db_res *res = NULL;
-
-	/* A failure leaves the lock to the end of the session, which is harmless. */
-	if (db_query(db, sql, args, 1, &res) == 0)
-		db_res_free(&res);
-}
-
 int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, int64_t now_ms,
 	      int max_messages, struct imap_stats *stats_r, const char **error_r)
 {
@@ -448,7 +388,9 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	char *password = NULL;
 	const char *err;
 	size_t max_bytes = s->max_bytes ? s->max_bytes : INGEST_DEFAULT_MAX_BYTES;
-	int64_t timeout_s, uidvalidity, saved_uv = 0, last_uid = 0;
+	struct store_mailbox_state saved = { 0 };
+	int64_t timeout_s, uidvalidity, last_uid = 0;
+	const char *dberr;
 	int found, locked = 0, rc = -1;
 
 	memset(stats_r, 0, sizeof *stats_r);
@@ -468,9 +410,9 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	if (max_messages > POLL_MAX_MESSAGES)
 		max_messages = POLL_MAX_MESSAGES;
 
-	locked = mailbox_lock(db, &mb);
+	locked = store_mailbox_lock(db, mb.lock_name, &dberr);
 	if (locked < 0) {
-		*error_r = fail("IMAP poll of %s: database: %s", mb.name, db_error(db));
+		*error_r = fail("IMAP poll of %s: database: %s", mb.name, dberr);
 		locked = 0;
 		goto out;
 	}
@@ -500,18 +442,23 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 
 	if (imap_uidvalidity(&c, &mb, &uidvalidity, error_r) < 0)
 		goto out;
-	if (state_load(db, &mb, &found, &saved_uv, &last_uid) < 0) {
-		*error_r = fail("IMAP poll of %s: database: %s", mb.name, db_error(db));
+	found = store_mailbox_state_load(db, mb.state_key, &saved, &dberr);
+	if (found < 0) {
+		*error_r = fail("IMAP poll of %s: database: %s", mb.name, dberr);
 		goto out;
 	}
-	if (!found || saved_uv != uidvalidity) {
+	last_uid = saved.last_uid;
+	if (!found || saved.uidvalidity != uidvalidity) {
+		struct store_mailbox_state fresh = { .uidvalidity = uidvalidity, .last_uid = 0 };
+
 		if (found)
 			log_warn("imap: %s%s: UIDVALIDITY changed from %lld to %lld; reading the"
 				 " mailbox again (copies already stored are recognised)",
-				 mb.server_url, mb.path, (long long)saved_uv, (long long)uidvalidity);
+				 mb.server_url, mb.path, (long long)saved.uidvalidity,
+				 (long long)uidvalidity);
 		last_uid = 0;
-		if (state_save(db, &mb, uidvalidity, 0, now_ms) < 0) {
-			*error_r = fail("IMAP poll of %s: database: %s", mb.name, db_error(db));
+		if (store_mailbox_state_save(db, mb.state_key, &fresh, now_ms, &dberr) < 0) {
+			*error_r = fail("IMAP poll of %s: database: %s", mb.name, dberr);
 			goto out;
 		}
 	}
@@ -576,17 +523,22 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 		case FETCH_ERROR:
 			goto out;
 		}
-		if (state_save(db, &mb, uidvalidity, uid, now_ms) < 0) {
-			*error_r = fail("IMAP poll of %s: recording UID %lld: %s", mb.name,
-					(long long)uid, db_error(db));
-			goto out;
+		{
+			struct store_mailbox_state done = { .uidvalidity = uidvalidity,
+							    .last_uid = uid };
+
+			if (store_mailbox_state_save(db, mb.state_key, &done, now_ms, &dberr) < 0) {
+				*error_r = fail("IMAP poll of %s: recording UID %lld: %s", mb.name,
+						(long long)uid, dberr);
+				goto out;
+			}
 		}
 	}
 	stats_r->more = srch.more;
 	rc = 0;
 out:
 	if (locked)
-		mailbox_unlock(db, &mb);
+		store_mailbox_unlock(db, mb.lock_name);
 	if (c.curl)
 		curl_easy_cleanup(c.curl);
 	if (password) {

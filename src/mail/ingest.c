@@ -17,7 +17,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/ingest.h"
-#include "store/db.h"
+#include "store/messages.h"
 
 /* Message ids longer than this are treated as unusable (messages.message_id is 998). */
 #define MAX_ID_LEN 900
@@ -1711,80 +1711,12 @@ static void written_free(struct written *w)
 	w->raw_path = NULL;
 }
 
-/* Errors that retrying will not cure: the message has a value the schema refuses. */
-static int db_error_is_permanent(unsigned no)
-{
-	switch (no) {
-	case 1048: /* ER_BAD_NULL_ERROR */
-	case 1153: /* ER_NET_PACKET_TOO_LARGE */
-	case 1264: /* ER_WARN_DATA_OUT_OF_RANGE */
-	case 1292: /* ER_TRUNCATED_WRONG_VALUE */
-	case 1366: /* ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: characters the column cannot hold */
-	case 1406: /* ER_DATA_TOO_LONG */
-	case 4025: /* ER_CONSTRAINT_FAILED: a CHECK constraint */
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/*
- * 1 when a row with this Message-ID exists: an inbound copy stored before, or one of our
- * own outbound messages come back (a Bcc, a list or a forward echoing it), which is not a
- * reply either. Its case, if any, goes to case_id and its direction to *outbound_r.
- * 0 when not found, -1 on error.
- */
-static int find_duplicate(struct db *db, const char *message_id, char case_id[37],
-			  int *outbound_r)
-{
-	static const char sql[] =
-		"SELECT case_id, direction FROM messages WHERE message_id = ?"
-		" ORDER BY direction = 'inbound' DESC LIMIT 1";
-	struct db_arg args[] = { DB_STR(message_id) };
-	struct db_res *res = NULL;
-	int found;
-
-	if (db_query(db, sql, args, 1, &res) < 0)
-		return -1;
-	found = db_res_rows(res) > 0;
-	if (found) {
-		const char *c = db_res_get(res, 0, 0), *d = db_res_get(res, 0, 1);
-
-		snprintf(case_id, 37, "%s", c ? c : "");
-		*outbound_r = d && strcmp(d, "outbound") == 0;
-	}
-	db_res_free(&res);
-	return found;
-}
-
-/* 1 when message_id is one of our outbound messages (its case in case_id), 0, or -1. */
-static int match_outbound(struct db *db, const char *message_id, char case_id[37])
-{
-	static const char sql[] =
-		"SELECT case_id FROM messages WHERE message_id = ? AND direction = 'outbound'"
-		" AND case_id IS NOT NULL LIMIT 1";
-	struct db_arg args[] = { DB_STR(message_id) };
-	struct db_res *res = NULL;
-	int found;
-
-	if (db_query(db, sql, args, 1, &res) < 0)
-		return -1;
-	found = db_res_rows(res) > 0 && db_res_get(res, 0, 0);
-	if (found)
-		snprintf(case_id, 37, "%s", db_res_get(res, 0, 0));
-	db_res_free(&res);
-	return found;
-}
-
 /* 1 when addr is local+<caseId>@… for an existing case (set in case_id), 0, or -1. */
-static int match_plus_address(struct db *db, const char *addr, char case_id[37])
+static int match_plus_address(struct db *db, const char *addr, char case_id[37],
+			      const char **error_r)
 {
-	static const char sql[] = "SELECT id FROM cases WHERE id = ?";
 	const char *at = strrchr(addr, '@'), *plus = NULL;
 	char tag[37];
-	struct db_arg args[1];
-	struct db_res *res = NULL;
-	int found;
 
 	for (const char *p = addr; at && p < at; p++)
 		if (*p == '+')
@@ -1796,19 +1728,12 @@ static int match_plus_address(struct db *db, const char *addr, char case_id[37])
 	if (!util_uuid_valid(tag))
 		return 0;
 	lower_ascii(tag);
-	args[0] = DB_STR(tag);
-	if (db_query(db, sql, args, 1, &res) < 0)
-		return -1;
-	found = db_res_rows(res) > 0;
-	if (found)
-		snprintf(case_id, 37, "%s", db_res_get(res, 0, 0));
-	db_res_free(&res);
-	return found;
+	return store_message_case_exists(db, tag, case_id, error_r);
 }
 
 /* Finds the case of m (see ingest.h for the order). 1 found, 0 not, -1 database error. */
 static int match_case(struct db *db, const struct ingest_mail *m, char case_id[37],
-		      const char **how_r)
+		      const char **how_r, const char **error_r)
 {
 	char *const *lists[] = { m->to_addrs, m->cc_addrs, m->delivered_to };
 	const size_t counts[] = { m->n_to, m->n_cc, m->n_delivered_to };
@@ -1816,24 +1741,25 @@ static int match_case(struct db *db, const struct ingest_mail *m, char case_id[3
 
 	if (m->in_reply_to) {
 		*how_r = "in-reply-to";
-		if ((r = match_outbound(db, m->in_reply_to, case_id)) != 0)
+		if ((r = store_message_outbound_case(db, m->in_reply_to, case_id, error_r)) != 0)
 			return r;
 	}
 	*how_r = "references";
 	for (size_t i = m->n_references; i-- > 0;) {
 		if (m->in_reply_to && strcmp(m->references[i], m->in_reply_to) == 0)
 			continue;
-		if ((r = match_outbound(db, m->references[i], case_id)) != 0)
+		if ((r = store_message_outbound_case(db, m->references[i], case_id, error_r)) != 0)
 			return r;
 	}
 	*how_r = "plus-address";
 	for (size_t l = 0; l < G_N_ELEMENTS(lists); l++)
 		for (size_t i = 0; i < counts[l]; i++)
-			if ((r = match_plus_address(db, lists[l][i], case_id)) != 0)
+			if ((r = match_plus_address(db, lists[l][i], case_id, error_r)) != 0)
 				return r;
 	if (m->original_message_id) {
 		*how_r = "report";
-		if ((r = match_outbound(db, m->original_message_id, case_id)) != 0)
+		if ((r = store_message_outbound_case(db, m->original_message_id, case_id,
+						     error_r)) != 0)
 			return r;
 	}
 	*how_r = "none";
@@ -1848,157 +1774,123 @@ static int match_case(struct db *db, const struct ingest_mail *m, char case_id[3
  * reports come from mail systems and are matched by our own Message-ID inside them.
  * 1 the sender may speak for the case, 0 not, -1 database error.
  */
-static int sender_matches_case(struct db *db, const struct ingest_mail *m, const char *case_id)
+static int sender_matches_case(struct db *db, const struct ingest_mail *m, const char *case_id,
+			       const char **error_r)
 {
-	static const char sql[] = "SELECT counterparty_address FROM cases WHERE id = ?";
-	struct db_arg args[] = { DB_STR(case_id) };
-	struct db_res *res = NULL;
-	const char *want, *want_at, *from_at;
-	int ok = 0;
+	char want[STORE_ADDRESS_SIZE];
+	const char *want_at, *from_at;
+	int r;
 
 	if (m->kind == INGEST_KIND_DSN || m->kind == INGEST_KIND_DSN_OTHER ||
 	    m->kind == INGEST_KIND_ARF)
 		return 1;
 	if (!m->from_addr)
 		return 0;
-	if (db_query(db, sql, args, 1, &res) < 0)
-		return -1;
-	want = db_res_get(res, 0, 0);
-	if (want) {
-		want_at = strrchr(want, '@');
-		from_at = strrchr(m->from_addr, '@');
-		ok = strcasecmp(want, m->from_addr) == 0 ||
-		     (want_at && from_at && strcasecmp(want_at, from_at) == 0);
-	}
-	db_res_free(&res);
-	return ok;
+	r = store_message_case_counterparty(db, case_id, want, error_r);
+	if (r <= 0)
+		return r;
+	want_at = strrchr(want, '@');
+	from_at = strrchr(m->from_addr, '@');
+	return strcasecmp(want, m->from_addr) == 0 ||
+	       (want_at && from_at && strcasecmp(want_at, from_at) == 0);
 }
 
-static const char *event_type(enum ingest_kind kind)
+/* The event a matched message of this kind causes, or -1 for none. */
+static int event_type(enum ingest_kind kind, enum store_event_type *type_r)
 {
 	switch (kind) {
 	case INGEST_KIND_REPLY:
-		return "REPLY_RECEIVED";
+		*type_r = EVENT_REPLY_RECEIVED;
+		return 0;
 	case INGEST_KIND_DSN:
-		return "BOUNCE_RECEIVED";
+		*type_r = EVENT_BOUNCE_RECEIVED;
+		return 0;
 	case INGEST_KIND_ARF:
-		return "COMPLAINT_RECEIVED";
+		*type_r = EVENT_COMPLAINT_RECEIVED;
+		return 0;
 	case INGEST_KIND_AUTO_REPLY:
 	case INGEST_KIND_DSN_OTHER:
 		break;
 	}
-	return NULL;
+	return -1;
 }
 
-static char *event_payload(const struct ingest_mail *m, int64_t row_id)
+/* The name of the event a matched message of this kind causes, or NULL. */
+static const char *event_name(enum ingest_kind kind)
 {
-	json_object *o = json_object_new_object();
-	char *text;
+	enum store_event_type type;
 
-	json_object_object_add(o, "messageRowId", json_object_new_int64(row_id));
-	if (m->kind == INGEST_KIND_ARF)
-		json_object_object_add(o, "feedbackType",
-				       json_object_new_string(m->feedback_type ? m->feedback_type
-									       : "unknown"));
-	if (m->kind == INGEST_KIND_DSN || m->kind == INGEST_KIND_ARF)
-		json_object_object_add(o, "diagnostic",
-				       json_object_new_string(m->diagnostic ? m->diagnostic : ""));
-	text = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return text;
+	return event_type(kind, &type) == 0 ? store_event_type_name(type) : NULL;
 }
 
 /*
- * The one transaction: the messages row, the attachment rows of a matched message and its
- * event. Returns 0 with *row_id_r, or -1 with the error left in db (rolled back).
+ * The one transaction (store/messages.h): the messages row, the attachment rows of a
+ * matched message and its event. Returns what the store answered, *row_id_r when stored.
  */
-static int store_rows(struct db *db, const struct ingest_settings *s, const struct ingest_mail *m,
-		      const char *case_id, const char *raw_rel, char (*att_ids)[37],
-		      int64_t now_ms, int64_t *row_id_r)
+static enum store_message_result store_rows(struct db *db, const struct ingest_settings *s,
+					    const struct ingest_mail *m, const char *case_id,
+					    const char *raw_rel, char (*att_ids)[37],
+					    int64_t now_ms, int64_t *row_id_r,
+					    const char **error_r)
 {
-	static const char ins_message[] =
-		"INSERT INTO messages (case_id, direction, kind, message_id, in_reply_to,"
-		" references_ids, from_addr, to_addr, subject, body_text, quoted_text, created_at,"
-		" raw_path) VALUES (?, 'inbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	static const char ins_attachment[] =
-		"INSERT INTO attachments (id, case_id, message_row_id, name, size, content_type,"
-		" sha256, storage_path, message_id, inbox_id, received_at)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	static const char ins_event[] =
-		"INSERT INTO events (case_id, type, payload, state, available_at, created_at)"
-		" VALUES (?, ?, ?, 'pending', ?, ?)";
 	const char *matched = *case_id ? case_id : NULL;
-	const char *ev = matched ? event_type(m->kind) : NULL;
+	struct store_inbound_message msg = { 0 };
+	struct store_inbound_attachment *atts = NULL;
+	struct store_inbound_event ev = { 0 };
+	size_t n_atts = matched ? m->n_attachments : 0;
 	char inbox[255];
-	char *refs, *from, *payload = NULL;
+	char (*storage)[80] = NULL;
+	char *from;
 	struct buf rb;
-	int64_t row_id;
-	int rc = -1;
+	enum store_message_result result;
+	int has_event;
 
 	buf_init(&rb, 65000);
 	buf_puts(&rb, "");
 	for (size_t i = 0; i < m->n_references; i++)
 		buf_printf(&rb, "%s%s", rb.len ? " " : "", m->references[i]);
-	refs = rb.data;
 	from = m->from_name ? xasprintf("%s <%s>", m->from_name, m->from_addr)
 			    : xstrdup(m->from_addr);
 	cut_in_place(from, MAX_ADDR_FIELD);
 	snprintf(inbox, sizeof inbox, "%s", s->inbox_address ? s->inbox_address : "");
 	cut_in_place(inbox, 254);
 
-	if (db_begin(db) < 0)
-		goto out;
-	{
-		struct db_arg args[] = {
-			DB_STR(matched), DB_STR(ingest_kind_name(m->kind)), DB_STR(m->message_id),
-			DB_STR(m->in_reply_to), DB_STR(*refs ? refs : NULL), DB_STR(from),
-			DB_STR(m->to_display), DB_STR(m->subject), DB_STR(m->body_text),
-			DB_STR(m->quoted_text), DB_INT(now_ms), DB_STR(raw_rel),
-		};
-
-		if (db_query(db, ins_message, args, G_N_ELEMENTS(args), NULL) < 0)
-			goto fail;
-	}
-	row_id = db_insert_id(db);
-	for (size_t i = 0; matched && i < m->n_attachments; i++) {
+	msg.case_id = matched;
+	msg.kind = ingest_kind_name(m->kind);
+	msg.message_id = m->message_id;
+	msg.in_reply_to = m->in_reply_to;
+	msg.references_ids = *rb.data ? rb.data : NULL;
+	msg.from_addr = from;
+	msg.to_addr = m->to_display;
+	msg.subject = m->subject;
+	msg.body_text = m->body_text;
+	msg.quoted_text = m->quoted_text;
+	msg.raw_path = raw_rel;
+	msg.inbox_id = inbox;
+	msg.received_at_ms = now_ms;
+	atts = xcalloc(n_atts + 1, sizeof *atts);
+	storage = xcalloc(n_atts + 1, sizeof *storage);
+	for (size_t i = 0; i < n_atts; i++) {
 		const struct ingest_attachment *a = &m->attachments[i];
-		char storage[80];
 
-		snprintf(storage, sizeof storage, "%s/%s", case_id, att_ids[i]);
-		{
-			struct db_arg args[] = {
-				DB_STR(att_ids[i]), DB_STR(case_id), DB_INT(row_id), DB_STR(a->name),
-				DB_INT((int64_t)a->size), DB_STR(a->content_type), DB_STR(a->sha256),
-				DB_STR(storage), DB_STR(m->message_id), DB_STR(inbox), DB_INT(now_ms),
-			};
-
-			if (db_query(db, ins_attachment, args, G_N_ELEMENTS(args), NULL) < 0)
-				goto fail;
-		}
+		snprintf(storage[i], sizeof storage[i], "%s/%s", case_id, att_ids[i]);
+		atts[i].id = att_ids[i];
+		atts[i].name = a->name;
+		atts[i].size = (int64_t)a->size;
+		atts[i].content_type = a->content_type;
+		atts[i].sha256 = a->sha256;
+		atts[i].storage_path = storage[i];
 	}
-	if (ev) {
-		payload = event_payload(m, row_id);
-		{
-			struct db_arg args[] = { DB_STR(case_id), DB_STR(ev), DB_STR(payload),
-						 DB_INT(now_ms), DB_INT(now_ms) };
-
-			if (db_query(db, ins_event, args, G_N_ELEMENTS(args), NULL) < 0)
-				goto fail;
-		}
-	}
-	if (db_commit(db) < 0)
-		goto out;
-	*row_id_r = row_id;
-	rc = 0;
-	goto out;
-fail:
-	db_rollback(db);
-out:
-	free(payload);
+	has_event = matched && event_type(m->kind, &ev.type) == 0;
+	ev.feedback_type = m->feedback_type;
+	ev.diagnostic = m->diagnostic;
+	result = store_message_insert_inbound(db, &msg, atts, n_atts, has_event ? &ev : NULL,
+					      row_id_r, error_r);
+	free(storage);
+	free(atts);
 	free(from);
 	buf_free(&rb);
-	return rc;
+	return result;
 }
 
 /* Keeps mail we could not store under unparsed/<sha256>.eml. 0 or -1 (errno). */
@@ -2052,7 +1944,8 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	struct written w = { 0 };
 	char sha[65], case_id[37] = "", dup_case[37] = "", raw_rel[128], dir[PATH_MAX];
 	char (*att_ids)[37] = NULL;
-	const char *err = NULL, *how = "none";
+	const char *err = NULL, *how = "none", *dberr = "unknown error";
+	enum store_message_result stored;
 	size_t max = s->max_bytes ? s->max_bytes : INGEST_DEFAULT_MAX_BYTES;
 	enum ingest_result result = INGEST_TEMPFAIL;
 	int64_t row_id = 0;
@@ -2068,7 +1961,7 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	if (ingest_parse(raw, len, &m, &err) < 0)
 		goto malformed;
 
-	r = find_duplicate(db, m.message_id, dup_case, &own);
+	r = store_message_find(db, m.message_id, dup_case, &own, &dberr);
 	if (r < 0)
 		goto db_trouble;
 	if (r > 0) {
@@ -2079,11 +1972,11 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 		result = INGEST_DUPLICATE;
 		goto out;
 	}
-	r = match_case(db, &m, case_id, &how);
+	r = match_case(db, &m, case_id, &how, &dberr);
 	if (r < 0)
 		goto db_trouble;
 	if (*case_id) {
-		r = sender_matches_case(db, &m, case_id);
+		r = sender_matches_case(db, &m, case_id, &dberr);
 		if (r < 0)
 			goto db_trouble;
 		if (r == 0) {
@@ -2120,11 +2013,10 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 			goto disk_trouble;
 	}
 
-	if (store_rows(db, s, &m, case_id, raw_rel, att_ids, now_ms, &row_id) < 0) {
-		unsigned no = db_errno(db);
-
+	stored = store_rows(db, s, &m, case_id, raw_rel, att_ids, now_ms, &row_id, &dberr);
+	if (stored != STORE_MESSAGE_STORED) {
 		written_remove_attachments(&w);
-		if (no == DB_ER_DUP_ENTRY) {
+		if (stored == STORE_MESSAGE_DUPLICATE) {
 			/* Another delivery of this message won the race; its row may name the
 			 * same raw file, so that stays. */
 			log_info("ingest: duplicate case=%s kind=%s message-id=<%s>: stored meanwhile",
@@ -2133,9 +2025,9 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 			goto out;
 		}
 		written_remove_raw(&w);
-		if (db_error_is_permanent(no)) {
+		if (stored == STORE_MESSAGE_REFUSED) {
 			log_error("ingest: message-id=<%s> refused by the database: %s",
-				  m.message_id, db_error(db));
+				  m.message_id, dberr);
 			err = "refused by the database";
 			goto malformed;
 		}
@@ -2148,8 +2040,8 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 		log_info("ingest: stored case=%s kind=%s message-id=<%s> row=%lld matched-by=%s"
 			 " attachments=%zu%s%s",
 			 case_id, ingest_kind_name(m.kind), m.message_id, (long long)row_id, how,
-			 m.n_attachments, event_type(m.kind) ? " event=" : "",
-			 event_type(m.kind) ? event_type(m.kind) : "");
+			 m.n_attachments, event_name(m.kind) ? " event=" : "",
+			 event_name(m.kind) ? event_name(m.kind) : "");
 	} else {
 		result = INGEST_UNMATCHED;
 		log_warn("ingest: unmatched case=- kind=%s message-id=<%s> row=%lld from=%s: no case"
@@ -2185,7 +2077,7 @@ disk_trouble:
 	result = INGEST_TEMPFAIL;
 	goto out;
 db_trouble:
-	log_warn("ingest: tempfail message-id=<%s>: database: %s", m.message_id, db_error(db));
+	log_warn("ingest: tempfail message-id=<%s>: database: %s", m.message_id, dberr);
 	result = INGEST_TEMPFAIL;
 out:
 	written_free(&w);

@@ -115,7 +115,8 @@ const char *ingest_result_name(enum ingest_result result);
  * Message-IDs can therefore still fail a case (doc/hostile-input.md: open risk).
  *
  * Storing: the raw message goes to files_dir/raw/<caseId or "unmatched">/<sha256>.eml;
- * then one transaction inserts the messages row (direction 'inbound'), one attachments
+ * then one transaction (store_message_insert_inbound: a deadlock or lock wait timeout is
+ * retried) inserts the messages row (direction 'inbound'), one attachments
  * row per attachment of a matched message that is not an auto-reply (bytes in
  * files_dir/<caseId>/<attachmentId>, fsynced, mode 0640; the raw copy keeps the
  * attachments of other mail) and, for a matched reply, dsn or arf, an events row:

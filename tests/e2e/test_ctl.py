@@ -3,7 +3,8 @@ import os
 import subprocess
 import uuid
 
-from lib import create_case, ctl_json, env, get_case, minimal_case_body, new_client_full, new_key, sql, sql_str
+from lib import (create_case, ctl_json, env, get_case, minimal_case_body, new_client_full, new_key,
+                 now_ms, sql, sql_one, sql_str)
 
 
 def _run(*args):
@@ -54,3 +55,73 @@ def test_case_show_and_list(ctx):
     assert ctl_json("case", "list", "--client", c["clientId"], "--status", "RUNNING", "--json") == []
     p = _run("case", "show", str(uuid.uuid4()), "--json")
     assert p.returncode == 3, "case show of an unknown id: exit %d" % p.returncode
+
+
+def test_key_create_deactivate_and_unknowns(ctx):
+    p = _run("key", "create", "--client", str(uuid.uuid4()), "--json")
+    assert p.returncode == 3, "key create for no client: exit %d" % p.returncode
+    c = new_client_full("UNLIMITED")
+    k2_id, _ = new_key(c["clientId"])
+    out = ctl_json("key", "deactivate", k2_id, "--json")
+    assert out == {"keyId": k2_id, "active": False}, out
+    keys = {r["keyId"]: r for r in ctl_json("key", "list", "--client", c["clientId"], "--json")}
+    assert keys[k2_id]["active"] in (False, 0) and keys[c["keyId"]]["active"] in (True, 1), keys
+    first = keys[k2_id]["deactivatedAt"]
+    assert isinstance(first, int) and first > 0, keys[k2_id]
+    assert keys[c["keyId"]]["deactivatedAt"] is None, keys[c["keyId"]]
+    # Again: still done, and the first deactivation time stays.
+    assert _run("key", "deactivate", k2_id).returncode == 0
+    keys = {r["keyId"]: r for r in ctl_json("key", "list", "--client", c["clientId"], "--json")}
+    assert keys[k2_id]["deactivatedAt"] == first, keys[k2_id]
+    assert _run("key", "deactivate", str(uuid.uuid4())).returncode == 3
+    assert _run("key", "deactivate", "not-a-uuid").returncode == 2
+
+
+def test_case_list_rejects_unknown_status(ctx):
+    p = _run("case", "list", "--status", "SLEEPING", "--json")
+    assert p.returncode == 2 and b"--status" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_case_nudge(ctx):
+    c = new_client_full("UNLIMITED")
+    cid = create_case(minimal_case_body(), key=c["key"])
+    q = sql_str(cid)
+    later = now_ms() + 86400 * 1000
+    try:
+        # A RUNNING case whose follow-up is a day away, and an event waiting for a retry.
+        sql("UPDATE cases SET status = 'RUNNING', next_action_at = %d WHERE id = %s" % (later, q))
+        sql("UPDATE events SET available_at = %d WHERE case_id = %s" % (later, q))
+        before = now_ms()
+        out = ctl_json("case", "nudge", cid, "--json")
+        after = now_ms()
+        assert out == {"caseId": cid, "status": "RUNNING", "followUpDueNow": True,
+                       "eventsDueNow": 1}, out
+        at = int(sql_one("SELECT next_action_at FROM cases WHERE id = %s" % q))
+        assert before <= at <= after, (before, at, after)
+        ev = int(sql_one("SELECT MAX(available_at) FROM events WHERE case_id = %s" % q))
+        assert before <= ev <= after, (before, ev, after)
+        # Nothing is waiting any more: a second nudge moves nothing.
+        text = _run("case", "nudge", cid)
+        assert text.returncode == 0 and b"(RUNNING): no follow-up scheduled to move; 0 waiting" \
+            in text.stdout, text.stdout
+    finally:
+        # Leave nothing for a later worker pass to act on.
+        sql("UPDATE events SET state = 'done' WHERE case_id = %s" % q)
+        sql("UPDATE cases SET status = 'FAILED', next_action_at = 253402300799999 WHERE id = %s" % q)
+    assert _run("case", "nudge", str(uuid.uuid4())).returncode == 3
+    assert _run("case", "nudge", "not-a-uuid").returncode == 3
+
+
+def test_rotate_secret_force(ctx):
+    c = new_client_full("SANDBOX")
+    first = ctl_json("client", "rotate-secret", c["clientId"], "--json")["webhookSecret"]
+    second = ctl_json("client", "rotate-secret", c["clientId"], "--force", "--json")["webhookSecret"]
+    assert second != first
+    row = sql("SELECT webhook_secret, webhook_secret_previous FROM clients WHERE id = %s"
+              % sql_str(c["clientId"]))
+    assert row == [[second, first]], "after --force the previous secret is the first rotation's"
+    assert _run("client", "rotate-secret", c["clientId"], "--finish", "--force").returncode == 2
+    out = ctl_json("client", "rotate-secret", c["clientId"], "--finish", "--json")
+    assert out == {"clientId": c["clientId"], "rotationFinished": True}, out
+    assert sql_one("SELECT webhook_secret_previous IS NULL FROM clients WHERE id = %s"
+                   % sql_str(c["clientId"])) == "1"

@@ -1,0 +1,40 @@
+/* mailbox.h: IMAP polling progress per mailbox (table mailbox_state) and the named lock that
+ * keeps two workers from polling one mailbox at once. */
+#ifndef OFFLOAD_STORE_MAILBOX_H
+#define OFFLOAD_STORE_MAILBOX_H
+
+#include <stdint.h>
+
+struct db;
+
+/* Where polling a mailbox stands. */
+struct store_mailbox_state {
+	int64_t uidvalidity; /* the mailbox's UIDVALIDITY when last_uid was read */
+	int64_t last_uid;    /* the highest UID handed to the ingest code (0: none yet) */
+};
+
+/*
+ * Loads the state of mailbox (mailbox_state.mailbox, at most 255 characters). Returns 1
+ * with *state_r filled, 0 when the mailbox has no state yet, or -1 on a database error with
+ * *error_r (the database's text, valid until db's next statement).
+ */
+int store_mailbox_state_load(struct db *db, const char *mailbox,
+			     struct store_mailbox_state *state_r, const char **error_r);
+
+/* Writes (inserts or replaces) the state of mailbox, stamped now_ms. 0, or -1 with *error_r. */
+int store_mailbox_state_save(struct db *db, const char *mailbox,
+			     const struct store_mailbox_state *state, int64_t now_ms,
+			     const char **error_r);
+
+/*
+ * Takes the session-level named lock lock_name (GET_LOCK, at most 64 characters; not a row
+ * lock: it lasts until store_mailbox_unlock or the end of the connection) without waiting.
+ * Returns 1 taken, 0 held by another session, -1 on a database error with *error_r.
+ */
+int store_mailbox_lock(struct db *db, const char *lock_name, const char **error_r);
+
+/* Releases lock_name. A failure leaves the lock to the end of the session, which is
+ * harmless, so there is nothing to report. */
+void store_mailbox_unlock(struct db *db, const char *lock_name);
+
+#endif
