@@ -9,8 +9,15 @@ enum log_level {
 	LOG_LEVEL_DEBUG, /* only with --verbose */
 };
 
-/* Names the program in every line; keeps the pointer (use a string literal). */
+/* Names the program in every line; keeps the pointer (use a string literal). Call it before
+ * any thread starts: it also decides, once, whether stderr is the journal
+ * (log_stderr_is_journal()); when it is, every line starts with its sd-daemon(3) priority
+ * ("<3>" error, "<4>" warning, "<6>" info, "<7>" debug) and the text after it is unchanged. */
 void log_init(const char *program);
+
+/* 1 when $JOURNAL_STREAM names the device and inode of file descriptor 2 (systemd connected
+ * stderr to journald), else 0. */
+int log_stderr_is_journal(void);
 void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
 
