@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/imap.h"
+#include "mail/tls.h"
 #include "mail/ingest.h"
 #include "store/db.h"
 
@@ -487,6 +488,7 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	}
 	c.timeout_s = (long)timeout_s;
 	curl_easy_setopt(c.curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
+	mail_tls_setopt(c.curl, cfg, user != NULL); /* credentials only over TLS (mail/tls.h) */
 	curl_easy_setopt(c.curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c.curl, CURLOPT_CONNECTTIMEOUT, (long)timeout_s);
 	/* A stalled server fails within timeout_s even while a long fetch may run on. */

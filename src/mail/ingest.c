@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/ingest.h"
+#include "mail/verp.h"
 #include "store/db.h"
 
 /* Message ids longer than this are treated as unusable (messages.message_id is 998). */
@@ -2081,6 +2082,9 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	}
 	r = match_case(db, &m, case_id, &how);
 	if (r < 0)
+		goto db_trouble;
+	/* Reports are believed only at a valid bounce tag (mail/verp.h), never by Message-ID. */
+	if (verp_kind_is_report(m.kind) && verp_report_case(db, &m, raw, len, case_id, &how) < 0)
 		goto db_trouble;
 	if (*case_id) {
 		r = sender_matches_case(db, &m, case_id);
