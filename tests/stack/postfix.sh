@@ -14,12 +14,13 @@
 #                                               refused by Dovecot, so Postfix bounces them
 #   bounces+*@offload.test                      the pipe transport into offload-inbound
 #                                               (recipient_delimiter = +)
-#   everything else                             refused (error transport): nothing leaves
-#                                               the machine
+#   everything else                             discarded: nothing leaves the machine
 #   Dovecot also listens for IMAPS on 127.0.0.1:$OFFLOAD_IMAPS_PORT.
 # DIR/offload-postfix.conf is the stack's config with [mail] pointing at submission (user
-# "offload", password file) and IMAPS; the counterparty mailboxes maya@ and ap@northstar.test
-# share the IMAP password (DIR/imap.password).
+# "offload", password file) and IMAPS as offload@offload.test, the mailbox (DIR/mail/service)
+# LMTP fills for offload@ and offload+*@offload.test; the counterparty mailboxes
+# maya@ and ap@northstar.test (DIR/mail/maya, DIR/mail/ap) share the IMAP password
+# (DIR/imap.password).
 
 mail_mode=${mail_mode:-sink}
 postfix_timeout=30
@@ -30,7 +31,7 @@ mail_tls_init() {
 	mkdir -p "$t"
 	(
 		umask 077
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 			-subj "/CN=Offload test stack CA" -keyout "$t/ca.key" -out "$t/ca.pem" \
 			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -38,7 +39,7 @@ mail_tls_init() {
 		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:mx.offload.test\nextendedKeyUsage=serverAuth\n' \
 			>"$t/server.ext"
 		openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" \
-			-CAcreateserial -days 2 -extfile "$t/server.ext" -out "$t/server.pem"
+			-CAcreateserial -days 30 -extfile "$t/server.ext" -out "$t/server.pem"
 	) >>"$DIR/tls.log" 2>&1 || { note "openssl could not make the test certificates (see $DIR/tls.log)"; return 1; }
 	chmod 0644 "$t/ca.pem" "$t/server.pem"
 }
@@ -76,7 +77,7 @@ mail_dovecot_conf() {
 mail_dovecot_users() {
 	[[ $mail_mode == postfix ]] || return 0
 	local u
-	for u in offload@offload.test:offload maya@northstar.test:maya ap@northstar.test:ap; do
+	for u in offload@offload.test:service maya@northstar.test:maya ap@northstar.test:ap; do
 		mkdir -p "$DIR/mail/${u#*:}/Maildir/cur" "$DIR/mail/${u#*:}/Maildir/new" "$DIR/mail/${u#*:}/Maildir/tmp"
 		if ((EUID == 0)); then
 			chown -R "$mail_uid:$mail_gid" "$DIR/mail/${u#*:}"
@@ -122,8 +123,10 @@ write_postfix_conf() {
 		virtual_mailbox_domains = offload.test northstar.test
 		virtual_transport = lmtp:unix:$DIR/dv/lmtp
 		smtpd_reject_unlisted_recipient = no
-		default_transport = error:5.7.1 the test stack sends no mail off this machine
-		relay_transport = error:5.7.1 the test stack sends no mail off this machine
+		# Other domains (the rest of the suite's example.com counterparties, when a test runs
+		# the worker with this config at a faked time) are dropped, never sent.
+		default_transport = discard:the test stack sends no mail off this machine
+		relay_transport = discard:the test stack sends no mail off this machine
 		# The signed bounce addresses bounces+TAG@offload.test go to offload-inbound.
 		recipient_delimiter = +
 		transport_maps = texthash:$p/etc/transport
@@ -201,6 +204,7 @@ write_inbound_conf() {
 write_postfix_offload_conf() {
 	sed -e "s|^smtp_url = .*|smtp_url = smtp://127.0.0.1:$postfix_submission_port\\nsmtp_user = offload\\nsmtp_password_file = $DIR/imap.password|" \
 		-e "s|^imap_url = .*|imap_url = imaps://127.0.0.1:$imaps_port/INBOX|" \
+		-e "s|^imap_user = .*|imap_user = offload@offload.test|" \
 		"$DIR/offload.conf" >"$DIR/offload-postfix.conf"
 }
 
