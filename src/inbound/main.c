@@ -145,6 +145,7 @@ int main(int argc, char **argv)
 	if (!*settings.inbox_address)
 		settings.inbox_address = cfg_get(cfg, "mail", "from_address", "");
 	settings.max_bytes = (size_t)max_bytes;
+	settings.authserv_id = cfg_get(cfg, "mail", "authserv_id", "");
 	if (!*settings.files_dir) {
 		log_error("[files] dir is empty");
 		goto out;

@@ -452,6 +452,10 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	int64_t timeout_s, uidvalidity, saved_uv = 0, last_uid = 0;
 	int found, locked = 0, rc = -1;
 
+	struct ingest_settings sa = *s; /* [mail] authserv_id unless the caller set it */
+
+	if (!sa.authserv_id)
+		sa.authserv_id = cfg_get(cfg, "mail", "authserv_id", "");
 	memset(stats_r, 0, sizeof *stats_r);
 	if (!*url)
 		return 0;
@@ -537,7 +541,7 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 			enum ingest_result ir;
 
 			stats_r->fetched++;
-			ir = ingest_store(db, s, raw.data ? raw.data : "", raw.len, now_ms, case_id);
+			ir = ingest_store(db, &sa, raw.data ? raw.data : "", raw.len, now_ms, case_id);
 			buf_free(&raw);
 			switch (ir) {
 			case INGEST_STORED:

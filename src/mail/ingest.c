@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/ingest.h"
+#include "mail/authres.h"
 #include "mail/verp.h"
 #include "store/db.h"
 
@@ -2083,6 +2084,10 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	r = match_case(db, &m, case_id, &how);
 	if (r < 0)
 		goto db_trouble;
+	/* A person's message also needs the receiving MTA's word, when the operator names it. */
+	if (*case_id && !verp_kind_is_report(m.kind) &&
+	    !authres_reply_trusted(&m, raw, len, s->authserv_id, case_id))
+		case_id[0] = '\0';
 	/* Reports are believed only at a valid bounce tag (mail/verp.h), never by Message-ID. */
 	if (verp_kind_is_report(m.kind) && verp_report_case(db, &m, raw, len, case_id, &how) < 0)
 		goto db_trouble;

@@ -5,13 +5,14 @@ Each test here fails on the code before the change: the worker used CURLUSESSL_T
 without STARTTLS got the password in clear) and a report quoting one of our Message-IDs
 failed the case whoever sent it.
 """
+import os
 import re
 import subprocess
 
 from lib import (SENTINEL, create_case, get_case, minimal_case_body, sql, sql_str, unique_address,
                  worker_cmd, worker_drain, worker_env, worker_ready, worker_stderr)
 from maillib import BOUNCE_RE, AuthSink, bounce_address
-from test_worker_inbound import _arf, _bounce, _pipe, _started_case
+from test_worker_inbound import _arf, _bounce, _pipe, _reply, _started_case
 
 
 def _events(cid):
@@ -114,3 +115,53 @@ def _arf_untagged(first, addr):
     raw = _arf(first, addr).decode("utf-8")
     raw = raw.replace(first.meta["mail_from"], "offload@offload.test")
     return raw.encode("utf-8")
+
+
+AUTHSERV = "mx.offload.test"
+
+
+def _pipe_authres(raw):
+    """offload-inbound with [mail] authserv_id = mx.offload.test; returns its stderr."""
+    from lib import env, inbound_path
+    e = dict(os.environ)
+    e["OFFLOAD_MAIL_AUTHSERV_ID"] = AUTHSERV
+    p = subprocess.run([inbound_path(), "-c", env().config], input=raw, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60, env=e)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 0, "offload-inbound exited %d:\n%s" % (p.returncode, err)
+    return err
+
+
+def test_mail_authres_gate(ctx):
+    """With [mail] authserv_id set, a reply attaches only when the topmost Authentication-Results
+    of that id says dmarc=pass or dkim=pass for the counterparty's domain: a forged passing
+    field below a failing one, or no field at all, leaves the reply unmatched."""
+    worker_ready(ctx)
+    cid, addr, first = _started_case("authres")
+    domain = addr.split("@")[1]
+    forged_below, id1 = _reply(first, addr, cid, "Here is the W-9 (forged).", extra_headers=(
+        "Authentication-Results: %s; dmarc=fail (p=reject) header.from=%s\n"
+        "Received: from attacker.example by mx.offload.test\n"
+        "Authentication-Results: %s; dmarc=pass header.from=%s;\n dkim=pass header.d=%s\n"
+        % (AUTHSERV, domain, AUTHSERV, domain, domain)))
+    no_field, id2 = _reply(first, addr, cid, "Here is the W-9 (no results).")
+    other_domain, id3 = _reply(first, addr, cid, "Here is the W-9 (signed elsewhere).", extra_headers=(
+        "Authentication-Results: %s; dkim=pass header.d=bulkmailer.example; dmarc=none\n" % AUTHSERV))
+    for raw, msgid in ((forged_below, id1), (no_field, id2), (other_domain, id3)):
+        err = _pipe_authres(raw)
+        rows = sql("SELECT case_id FROM messages WHERE direction='inbound' AND message_id=%s"
+                   % sql_str(msgid.strip("<>")))
+        assert rows and rows[0][0] in (None, "NULL"), "%s: stored as %r, want unmatched\n%s" % (msgid, rows, err)
+        assert "Authentication-Results" in err, "no warning logged:\n%s" % err
+    runs = worker_drain()
+    c = get_case(cid)
+    assert c["status"] == "RUNNING", "an unauthenticated reply reached the case: %s\n%s" % (
+        c["status"], worker_stderr(runs))
+    good, id4 = _reply(first, addr, cid, "Here is the W-9, signed.", extra_headers=(
+        "Authentication-Results: %s;\n dkim=pass (2048-bit key) header.d=%s header.s=s1;\n"
+        " spf=pass smtp.mailfrom=%s\n" % (AUTHSERV, domain, addr)))
+    _pipe_authres(good)
+    runs = worker_drain()
+    c = get_case(cid)
+    assert c["status"] == "INPUT_NEEDED" and "signed" in c["inputRequest"]["question"], \
+        "the authenticated reply did not reach the case: %s\n%s" % (c["status"], worker_stderr(runs))
