@@ -2084,10 +2084,6 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	r = match_case(db, &m, case_id, &how);
 	if (r < 0)
 		goto db_trouble;
-	/* A person's message also needs the receiving MTA's word, when the operator names it. */
-	if (*case_id && !verp_kind_is_report(m.kind) &&
-	    !authres_reply_trusted(&m, raw, len, s->authserv_id, case_id))
-		case_id[0] = '\0';
 	/* Reports are believed only at a valid bounce tag (mail/verp.h), never by Message-ID. */
 	if (verp_kind_is_report(m.kind) && verp_report_case(db, &m, raw, len, case_id, &how) < 0)
 		goto db_trouble;
@@ -2102,6 +2098,10 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 			case_id[0] = '\0';
 		}
 	}
+	/* A person's message also needs the receiving MTA's word, when the operator names it. */
+	if (*case_id && !verp_kind_is_report(m.kind) &&
+	    !authres_reply_trusted(&m, raw, len, s->authserv_id, case_id))
+		case_id[0] = '\0';
 
 	snprintf(raw_rel, sizeof raw_rel, "raw/%s/%s.eml", *case_id ? case_id : "unmatched", sha);
 	if ((size_t)snprintf(dir, sizeof dir, "%s/raw/%s", s->files_dir,
