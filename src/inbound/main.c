@@ -23,8 +23,9 @@ static const char usage[] =
 	"\n"
 	"Reads one email message (RFC 5322) on standard input and stores it the way the\n"
 	"worker stores mail it fetches over IMAP: it is matched to a case by In-Reply-To,\n"
-	"References, a plus address (local+CASEID@domain) or, for delivery and complaint\n"
-	"reports, the message the report is about; the raw message is kept under\n"
+	"References or a plus address (local+CASEID@domain); delivery and complaint reports\n"
+	"count only at a signed bounce address (bounces+TAG@domain, the envelope sender of our\n"
+	"messages; route it here too); the raw message is kept under\n"
 	"[files] dir, attachments of matched mail are stored, and the case's event is queued.\n"
 	"For an MTA pipe delivery, e.g. in Postfix master.cf:\n"
 	"  offload unix - n n - - pipe flags=q user=offload\n"
@@ -39,7 +40,8 @@ static const char usage[] =
 	"Configuration: [database] (the connection), [files] dir (default\n"
 	"/var/lib/offload/files), [mail] inbox_address (the address mail arrives at;\n"
 	"default [mail] from_address; one of them must be set), [mail] max_message_bytes\n"
-	"(default 52428800).\n"
+	"(default 52428800), [mail] authserv_id (replies need that MTA's\n"
+	"Authentication-Results to pass; default empty: the sender rule alone).\n"
 	"\n"
 	"Exit status (sysexits):\n"
 	"   0  stored; also when it was a duplicate or matched no case (the message is kept)\n"
@@ -145,6 +147,7 @@ int main(int argc, char **argv)
 	if (!*settings.inbox_address)
 		settings.inbox_address = cfg_get(cfg, "mail", "from_address", "");
 	settings.max_bytes = (size_t)max_bytes;
+	settings.authserv_id = cfg_get(cfg, "mail", "authserv_id", "");
 	if (!*settings.files_dir) {
 		log_error("[files] dir is empty");
 		goto out;

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/imap.h"
+#include "mail/tls.h"
 #include "mail/ingest.h"
 #include "store/mailbox.h"
 
@@ -393,6 +394,10 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	const char *dberr;
 	int found, locked = 0, rc = -1;
 
+	struct ingest_settings sa = *s; /* [mail] authserv_id unless the caller set it */
+
+	if (!sa.authserv_id)
+		sa.authserv_id = cfg_get(cfg, "mail", "authserv_id", "");
 	memset(stats_r, 0, sizeof *stats_r);
 	if (!*url)
 		return 0;
@@ -429,6 +434,7 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	}
 	c.timeout_s = (long)timeout_s;
 	curl_easy_setopt(c.curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
+	mail_tls_setopt(c.curl, cfg, user != NULL); /* credentials only over TLS (mail/tls.h) */
 	curl_easy_setopt(c.curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c.curl, CURLOPT_CONNECTTIMEOUT, (long)timeout_s);
 	/* A stalled server fails within timeout_s even while a long fetch may run on. */
@@ -482,7 +488,7 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 			enum ingest_result ir;
 
 			stats_r->fetched++;
-			ir = ingest_store(db, s, raw.data ? raw.data : "", raw.len, now_ms, case_id);
+			ir = ingest_store(db, &sa, raw.data ? raw.data : "", raw.len, now_ms, case_id);
 			buf_free(&raw);
 			switch (ir) {
 			case INGEST_STORED:

@@ -17,6 +17,8 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/ingest.h"
+#include "mail/authres.h"
+#include "mail/verp.h"
 #include "store/messages.h"
 
 /* Message ids longer than this are treated as unusable (messages.message_id is 998). */
@@ -1975,6 +1977,9 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	r = match_case(db, &m, case_id, &how, &dberr);
 	if (r < 0)
 		goto db_trouble;
+	/* Reports are believed only at a valid bounce tag (mail/verp.h), never by Message-ID. */
+	if (verp_kind_is_report(m.kind) && verp_report_case(db, &m, raw, len, case_id, &how, &dberr) < 0)
+		goto db_trouble;
 	if (*case_id) {
 		r = sender_matches_case(db, &m, case_id, &dberr);
 		if (r < 0)
@@ -1986,6 +1991,10 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 			case_id[0] = '\0';
 		}
 	}
+	/* A person's message also needs the receiving MTA's word, when the operator names it. */
+	if (*case_id && !verp_kind_is_report(m.kind) &&
+	    !authres_reply_trusted(&m, raw, len, s->authserv_id, case_id))
+		case_id[0] = '\0';
 
 	snprintf(raw_rel, sizeof raw_rel, "raw/%s/%s.eml", *case_id ? case_id : "unmatched", sha);
 	if ((size_t)snprintf(dir, sizeof dir, "%s/raw/%s", s->files_dir,

@@ -87,6 +87,8 @@ struct ingest_settings {
 	const char *files_dir;     /* [files] dir: raw mail, attachments and unparsed mail */
 	const char *inbox_address; /* the mailbox mail arrives at (attachments.inbox_id) */
 	size_t max_bytes;          /* cap on a raw message; 0 means INGEST_DEFAULT_MAX_BYTES */
+	const char *authserv_id;   /* [mail] authserv_id: replies need its Authentication-Results
+				    * to pass (mail/authres.h); NULL or "" for the sender rule only */
 };
 
 enum ingest_result {
@@ -110,9 +112,11 @@ const char *ingest_result_name(enum ingest_result result);
  * original message inside the report. The sender rule then applies: a person's message
  * (reply, auto-reply) stays with the case only when its From address is the case's
  * counterparty address or at the same domain; otherwise it is stored unmatched (logged),
- * because anyone who saw one of our messages can copy its ids. Delivery and feedback
- * reports are exempt (they come from mail systems); a forged DSN quoting one of our
- * Message-IDs can therefore still fail a case (doc/hostile-input.md: open risk).
+ * because anyone who saw one of our messages can copy its ids; with s->authserv_id set it
+ * also needs that MTA's topmost Authentication-Results to pass (mail/authres.h). Delivery
+ * and feedback reports are exempt from the sender rule but belong to a case only at a
+ * valid signed bounce address (mail/verp.h: verp_report_case); one that merely quotes our
+ * Message-ID is stored unmatched.
  *
  * Storing: the raw message goes to files_dir/raw/<caseId or "unmatched">/<sha256>.eml;
  * then one transaction (store_message_insert_inbound: a deadlock or lock wait timeout is

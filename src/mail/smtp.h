@@ -13,15 +13,21 @@ enum smtp_result {
 	SMTP_PERMANENT = 2,  /* 5xx: the recipient or the message is refused for good */
 };
 
-/* Reads [mail] smtp_url smtp_user smtp_password(_file) timeout_s. NULL with *error_r on a
- * bad configuration. One handle per thread; smtp_free() releases it. */
+/* Reads [mail] smtp_url smtp_user smtp_password(_file) timeout_s ca_file bounce_address
+ * (default bounces@<[mail] domain>) and the [database] keys (the bounce-tag key is read
+ * from the database at the first message). NULL with *error_r on a bad configuration.
+ * cfg must outlive the handle. One handle per thread; smtp_free() releases it. */
 struct smtp *smtp_new(struct cfg *cfg, const char **error_r);
 void smtp_free(struct smtp **s);
 
 /*
- * Sends raw (CRLF lines) from envelope sender from to rcpt. Returns the outcome; reply_r
- * (cap bytes) receives the server's last reply line or curl's error, for failureReason
- * and logs.
+ * Sends raw (CRLF lines) to rcpt. The envelope sender is the signed bounce address
+ * bounce_address-local+TAG@domain (src/mail/verp.h), TAG made from raw's Message-ID and
+ * X-Offload-Case as compose_message() writes them; from is used only for a message that
+ * has neither. With smtp_user set, TLS is required (mail/tls.h): a server without STARTTLS
+ * gets no password and the result is SMTP_TEMPORARY. Returns the outcome; reply_r (cap
+ * bytes) receives the server's last reply line or the error, in one line, for
+ * failureReason and logs.
  */
 enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, const char *raw,
 			   size_t len, char *reply_r, size_t cap);

@@ -125,13 +125,15 @@ def _reply_with_pdf(first, addr, cid, text, pdf, filename, parent=None, refs=Non
     return raw, msgid
 
 
-def _bounce(first, addr):
-    """A Postfix-style RFC 3464 bounce for our first message, to the envelope sender."""
+def _bounce(first, addr, to=None):
+    """A Postfix-style RFC 3464 bounce for our first message, to the envelope sender (its
+    signed bounce address, where a real MTA sends it) unless to says otherwise."""
     first_id = first.header("Message-ID").strip()
+    to = to or first.meta["mail_from"]
     return _crlf(
         "Return-Path: <>\n"
         "From: MAILER-DAEMON@mx.northstar.example (Mail Delivery System)\n"
-        "To: offload@offload.test\n"
+        "To: %(to)s\n"
         "Subject: Undelivered Mail Returned to Sender\n"
         "Date: %(date)s\n"
         "Message-ID: %(msgid)s\n"
@@ -161,7 +163,7 @@ def _bounce(first, addr):
         "\n"
         "Reporting-MTA: dns; mx.northstar.example\n"
         "X-Postfix-Queue-ID: 4F1A2B3C4D\n"
-        "X-Postfix-Sender: rfc822; offload@offload.test\n"
+        "X-Postfix-Sender: rfc822; %(to)s\n"
         "Arrival-Date: %(date)s\n"
         "\n"
         "Final-Recipient: rfc822; %(addr)s\n"
@@ -176,7 +178,7 @@ def _bounce(first, addr):
         "Content-Description: Undelivered Message Headers\n"
         "Content-Type: text/rfc822-headers\n"
         "\n"
-        "Return-Path: <offload@offload.test>\n"
+        "Return-Path: <%(to)s>\n"
         "From: Avery <offload@offload.test>\n"
         "To: Maya Chen <%(addr)s>\n"
         "Subject: %(subject)s\n"
@@ -185,12 +187,14 @@ def _bounce(first, addr):
         "\n"
         "--4F1A2B3C4D.1774131900/mx.northstar.example--\n" % {
             "date": _date(), "msgid": _new_id("mx.northstar.example"), "addr": addr,
-            "subject": first.header("Subject"), "first": first_id})
+            "subject": first.header("Subject"), "first": first_id, "to": to})
 
 
 def _arf(first, addr):
-    """An RFC 5965 abuse report about our first message (the whole message attached)."""
-    original = first.raw.decode("utf-8", "replace").replace("\r\n", "\n")
+    """An RFC 5965 abuse report about our first message (the whole message attached, with the
+    Return-Path the receiving MTA added), sent to our feedback address."""
+    original = ("Return-Path: <%s>\n" % first.meta["mail_from"] +
+                first.raw.decode("utf-8", "replace").replace("\r\n", "\n"))
     return _crlf(
         "From: Mail Abuse Feedback <feedback@fbl.mailbox-provider.example>\n"
         "To: offload@offload.test\n"
@@ -216,7 +220,7 @@ def _arf(first, addr):
         "Feedback-Type: abuse\n"
         "User-Agent: SomeGenerator/1.0\n"
         "Version: 1\n"
-        "Original-Mail-From: <offload@offload.test>\n"
+        "Original-Mail-From: <%(mail_from)s>\n"
         "Original-Rcpt-To: <%(addr)s>\n"
         "Arrival-Date: %(date)s\n"
         "Reported-Domain: offload.test\n"
@@ -229,7 +233,7 @@ def _arf(first, addr):
         "%(original)s\n"
         "--part1_13d.2e68ed54_boundary--\n" % {
             "subject": first.header("Subject"), "date": _date(), "msgid": _new_id("fbl.mailbox-provider.example"),
-            "addr": addr, "original": original.rstrip("\n")})
+            "addr": addr, "original": original.rstrip("\n"), "mail_from": first.meta["mail_from"]})
 
 
 def _ooo(first, addr, cid):

@@ -2,7 +2,7 @@
 """smtp-sink.py: an SMTP server for the throwaway test stack that keeps what it receives.
 
     smtp-sink.py --outbox DIR [--port N] [--port-file FILE] [--pid-file FILE] [--log FILE]
-                 [--mode-file FILE]
+                 [--mode-file FILE] [--auth-log FILE]
 
 Listens on 127.0.0.1 only (port 0, the default, lets the kernel choose; the port is then
 written to --port-file once the server listens). No authentication, no TLS, no relaying:
@@ -23,6 +23,10 @@ The mode file (read at every RCPT and DATA; absent or empty means normal) holds 
                    (a client killed during the wait leaves nothing stored)
     hold-MS        store the message, then wait MS milliseconds before answering 250
                    (a client killed during the wait leaves a message it never saw accepted)
+With --auth-log the server plays a careless submission server: it announces AUTH (PLAIN,
+LOGIN) although it offers no STARTTLS, accepts any credentials, and appends one JSON line
+{"mechanism", "login", "at"} to FILE for every AUTH command it sees (the password is not
+written). A client that keeps passwords off plaintext connections leaves FILE empty.
 SIGTERM or SIGINT stops the server.
 
 Standard library plus Debian's python3-aiosmtpd.
@@ -37,7 +41,7 @@ import signal
 import sys
 import time
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
 
 log = logging.getLogger("smtp-sink")
 
@@ -133,13 +137,34 @@ class Sink:
         return "250 2.0.0 Ok: queued as %06d" % n
 
 
+def auth_recorder(path):
+    """An aiosmtpd authenticator that records every AUTH attempt and accepts it."""
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        login = getattr(auth_data, "login", None)
+        if isinstance(login, bytes):
+            login = login.decode("utf-8", "replace")
+        line = json.dumps({"mechanism": mechanism, "login": login, "at": int(time.time() * 1000)})
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        log.info("AUTH %s by %r over plaintext: recorded", mechanism, login)
+        return AuthResult(success=True)
+    return authenticate
+
+
 async def serve(args):
     sink = Sink(args.outbox, args.mode_file)
     loop = asyncio.get_running_loop()
+    auth = {}
+    if args.auth_log:
+        open(args.auth_log, "a").close()
+        auth = {"auth_require_tls": False, "authenticator": auth_recorder(args.auth_log)}
 
     def factory():
         return SMTP(sink, hostname="smtp-sink.offload.test", ident="offload smtp-sink",
-                    decode_data=False, enable_SMTPUTF8=True, data_size_limit=64 * 1024 * 1024)
+                    decode_data=False, enable_SMTPUTF8=True, data_size_limit=64 * 1024 * 1024,
+                    **auth)
 
     server = await loop.create_server(factory, host="127.0.0.1", port=args.port)
     port = server.sockets[0].getsockname()[1]
@@ -166,6 +191,7 @@ def main(argv):
     p.add_argument("--pid-file")
     p.add_argument("--log")
     p.add_argument("--mode-file")
+    p.add_argument("--auth-log")
     args = p.parse_args(argv[1:])
     os.makedirs(args.outbox, exist_ok=True)
     handler = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stderr)
