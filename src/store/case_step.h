@@ -99,6 +99,7 @@ struct store_case_history {
  */
 int store_case_history_load(struct db *db, const struct store_case *c,
 			    struct store_case_history *h);
+/* Frees what h holds and zeroes it (safe on a zeroed h). */
 void store_case_history_free(struct store_case_history *h);
 
 /* The new state of a case, written by store_case_transition. */

@@ -32,6 +32,7 @@ int store_delivery_claim(struct db *db, const char *owner, const char *case_id, 
  * is no longer ours (redelivered or taken over), -1 on a database error. */
 int store_delivery_load(struct db *db, const struct store_lease *l, const char *owner,
 			struct store_delivery *d);
+/* Frees the strings of d (wiping the secrets) and zeroes it. */
 void store_delivery_free(struct store_delivery *d);
 
 /* Outcomes, written only while the lease is ours: 1 written, 0 lease lost, -1 error.

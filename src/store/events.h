@@ -43,6 +43,7 @@ struct store_event {
  */
 int store_event_claim(struct db *db, const char *owner, int64_t now_ms, int64_t lease_ms,
 		      int limit, struct store_event **events_r, size_t *n_r);
+/* Frees n events (their payloads and cases) and clears *events; NULL is fine. */
 void store_events_free(struct store_event **events, size_t n);
 
 /* Marks a held event done with nothing else to commit, and releases its case's lease if it
