@@ -44,12 +44,15 @@ struct record_arg {
 static int record_body(struct db *db, void *arg)
 {
 	/* The version check and the insert in one statement: the row is written only if the
-	 * case did not change since the worker read it. */
+	 * case did not change since the worker read it. Autocommitted, the statement may be
+	 * sent twice (db_query redoes it once on a new connection when the old one died before
+	 * the answer came): NOT EXISTS keeps the second from writing the message again. */
 	static const char sql[] =
 		"INSERT INTO messages (case_id, direction, kind, message_id, in_reply_to,"
 		" references_ids, from_addr, to_addr, subject, body_text, send_state, created_at,"
 		" event_id) SELECT id, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?"
-		" FROM cases WHERE id = ? AND version = ?";
+		" FROM cases WHERE id = ? AND version = ? AND NOT EXISTS (SELECT 1 FROM messages m"
+		" WHERE m.event_id = ? AND m.message_id = ?)";
 	struct record_arg *r = arg;
 
 	if (db_query(db, sql, r->args, r->n, NULL) < 0)
@@ -65,6 +68,7 @@ int store_outbound_record(struct db *db, const char *case_id, int64_t case_versi
 		DB_STR(kind), DB_STR(o->message_id), DB_STR(o->in_reply_to), DB_STR(o->references),
 		DB_STR(from_addr), DB_STR(to_addr), DB_STR(o->subject), DB_STR(o->body),
 		DB_INT(now_ms), DB_INT(event_id), DB_STR(case_id), DB_INT(case_version),
+		DB_INT(event_id), DB_STR(o->message_id),
 	};
 	struct record_arg r = { a, sizeof a / sizeof a[0] };
 

@@ -29,7 +29,8 @@ int store_outbound_find(struct db *db, int64_t event_id, struct store_outbound *
  * Records o (state 'sending') for case_id, linked to event_id, if the case is still at
  * version case_version, in one statement. kind: outreach, follow_up or reply; from_addr and
  * to_addr as they go into the headers. Returns 1 with o->row set, 0 when the case changed
- * (nothing written), -1 on a database error. Deadlocks are retried (store/tx.h).
+ * or this event already recorded o->message_id (nothing written), -1 on a database error.
+ * Deadlocks are retried (store/tx.h).
  */
 int store_outbound_record(struct db *db, const char *case_id, int64_t case_version,
 			  int64_t event_id, const char *kind, const char *from_addr,
