@@ -257,12 +257,14 @@ static int follow_body(struct db *db, void *arg)
 	/* A range of cases_due (status, next_action_at, id) that starts after the cursor. A
 	 * case whose FOLLOW_UP_DUE is already pending (waiting for a retry after a failure,
 	 * say) is passed over rather than counted in the LIMIT: otherwise the oldest such cases
-	 * would fill every read and starve the cases due after them. */
+	 * would fill every read and starve the cases due after them. The check is a scalar
+	 * subquery, one events_case_type look-up per case read: MariaDB turns a NOT EXISTS into
+	 * NOT IN and may then materialise every pending FOLLOW_UP_DUE event on each scan. */
 	static const char due[] =
 		"SELECT id, next_action_at FROM cases c WHERE status = 'RUNNING'"
 		" AND next_action_at <= ? AND (next_action_at > ? OR (next_action_at = ? AND id > ?))"
-		" AND NOT EXISTS (SELECT 1 FROM events e WHERE e.case_id = c.id"
-		" AND e.type = 'FOLLOW_UP_DUE' AND e.state = 'pending')"
+		" AND (SELECT e.id FROM events e WHERE e.case_id = c.id AND e.type = 'FOLLOW_UP_DUE'"
+		" AND e.state = 'pending' LIMIT 1) IS NULL"
 		" ORDER BY next_action_at, id LIMIT ? FOR UPDATE SKIP LOCKED";
 	static const char insert[] =
 		"INSERT INTO events (case_id, type, state, available_at, created_at)"
