@@ -98,9 +98,11 @@ int store_case_lease(struct db *db, const char *owner, int64_t until_ms, int64_t
 			}
 			if (store_case_status_parse(db_res_get(res, r, COL_STATUS),
 						    &rows_r[i].status) < 0) {
-				/* Not a status this worker knows: leave the case alone. */
-				log_warn("case %s: unknown status %s", id, db_res_get(res, r, COL_STATUS));
-				states_r[i] = STORE_CASE_BUSY;
+				/* Not a status this worker knows: nothing it could do with the case
+				 * (deferring the event would bring it back every second). */
+				log_warn("case %s: status %s is not one this worker knows; its event "
+					 "is finished without a step", id, db_res_get(res, r, COL_STATUS));
+				states_r[i] = STORE_CASE_MISSING;
 				continue;
 			}
 			fill_case(res, r, &rows_r[i]);

@@ -33,7 +33,7 @@ struct store_case {
 
 /* How a case came out of store_case_lease. */
 enum store_case_lease_state {
-	STORE_CASE_MISSING, /* no such case */
+	STORE_CASE_MISSING, /* no such case (or one in a status the worker does not know) */
 	STORE_CASE_LEASED,  /* leased to the caller; the row is filled */
 	STORE_CASE_BUSY,    /* another owner holds an unexpired lease */
 };
