@@ -181,6 +181,8 @@ int store_event_claim(struct db *db, const char *owner, int64_t now_ms, int64_t 
 		store_events_free(&x.out, x.n_out);
 		return -1;
 	}
+	if (x.n_out == 0)
+		store_events_free(&x.out, 0);
 	*events_r = x.out;
 	*n_r = x.n_out;
 	return 0;

@@ -39,7 +39,8 @@ struct store_event {
  * UPDATE SKIP LOCKED, then one UPDATE of the cases, one SELECT of them, one UPDATE of the
  * events for the whole batch; no lock outlives the call). An event whose case another owner
  * holds, or a second event of one case, is put back for a second. Deadlocks are retried
- * (store/tx.h). Returns 0 with *events_r (free with store_events_free) and *n_r, or -1.
+ * (store/tx.h). Returns 0 with *events_r (free with store_events_free; NULL when *n_r is
+ * 0) and *n_r, or -1.
  */
 int store_event_claim(struct db *db, const char *owner, int64_t now_ms, int64_t lease_ms,
 		      int limit, struct store_event **events_r, size_t *n_r);

@@ -126,6 +126,7 @@ static int claim_batch(struct pass *p, struct worker_ctx *w, struct store_event 
 		return 0;
 	}
 	if (*n_r == 0) {
+		store_events_free(evs_r, 0);
 		pthread_mutex_lock(&p->lock);
 		p->drained = 1;
 		pthread_mutex_unlock(&p->lock);
