@@ -34,17 +34,20 @@ static void pause_before_retry(int attempt)
 	nanosleep(&ts, NULL);
 }
 
-int store_tx_run(struct db *db, store_tx_fn *fn, void *arg)
+/* The one retry policy; begin_commit 0 runs fn as one autocommitted statement. */
+static int run(struct db *db, store_tx_fn *fn, void *arg, int begin_commit)
 {
 	for (int attempt = 0; attempt < STORE_TX_TRIES; attempt++) {
 		int rc;
 
 		if (attempt > 0)
 			pause_before_retry(attempt - 1);
-		if (db_begin(db) < 0)
+		if (begin_commit && db_begin(db) < 0)
 			return -1;
 		rc = fn(db, arg);
-		if (rc == 0 && db_commit(db) == 0)
+		if (!begin_commit && rc >= 0)
+			return rc;
+		if (begin_commit && rc == 0 && db_commit(db) == 0)
 			return 0;
 		db_rollback(db);
 		if (rc == 1)
@@ -54,4 +57,14 @@ int store_tx_run(struct db *db, store_tx_fn *fn, void *arg)
 		log_debug("transaction rolled back (%u), trying again", db_errno(db));
 	}
 	return -1;
+}
+
+int store_tx_run(struct db *db, store_tx_fn *fn, void *arg)
+{
+	return run(db, fn, arg, 1);
+}
+
+int store_tx_run_single(struct db *db, store_tx_fn *fn, void *arg)
+{
+	return run(db, fn, arg, 0);
 }

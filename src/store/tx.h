@@ -26,6 +26,14 @@ typedef int store_tx_fn(struct db *db, void *arg);
 int store_tx_run(struct db *db, store_tx_fn *fn, void *arg);
 
 /*
+ * The same policy for a body that is ONE statement run in autocommit mode (no START
+ * TRANSACTION/COMMIT round trips: the statement is its own transaction): fn runs again
+ * when the statement was rolled back for a retryable reason. fn must send exactly one
+ * data-changing statement (reads before it are allowed). Returns fn's 0 or 1, or -1.
+ */
+int store_tx_run_single(struct db *db, store_tx_fn *fn, void *arg);
+
+/*
  * 1 when the last error of db rolled back a transaction that may simply be run again:
  * a deadlock (1213; also what a Galera node returns when certification fails or a
  * replicated write aborts a local transaction) or a lock wait timeout (1205).

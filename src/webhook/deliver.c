@@ -16,6 +16,8 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "store/db.h"
+#include "store/deliveries.h"
+#include "store/purge.h"
 #include "webhook/deliver.h"
 #include "webhook/ssrf.h"
 
@@ -25,7 +27,6 @@
 /* A Retry-After longer than this is not honoured beyond it. */
 #define WEBHOOK_MAX_RETRY_AFTER_S 86400
 #define IDEM_KEEP_MS (24LL * 3600 * 1000)
-#define IDEM_PURGE_BATCH 1000
 
 struct settings {
 	struct webhook_schedule schedule;
@@ -34,12 +35,6 @@ struct settings {
 	int64_t batch;
 	enum ssrf_policy policy;
 	const char *user_agent; /* lives as long as the cfg */
-};
-
-/* One claimed delivery: identifies our lease together with the owner. */
-struct claimed {
-	int64_t id;
-	int64_t attempts; /* after this claim */
 };
 
 /* What one POST came to. */
@@ -471,84 +466,6 @@ out:
 	curl_slist_free_all(resolve);
 }
 
-/* Claims up to limit due deliveries (of case_id, or all). 0 with *items_r and *n_r, or -1. */
-static int claim(struct db *db, const char *owner, const char *case_id, int64_t now_ms,
-		 int64_t lease_until, int64_t limit, struct claimed **items_r, size_t *n_r)
-{
-	/* Both walk an index: webhook_deliveries_due (state, next_attempt_at, id), or the case's. */
-	static const char due_all[] =
-		"SELECT id, attempts FROM webhook_deliveries WHERE state = 'pending'"
-		" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED";
-	static const char due_case[] =
-		"SELECT id, attempts FROM webhook_deliveries WHERE case_id = ? AND state = 'pending'"
-		" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED";
-	/* The lease end is also the next attempt time: a crashed worker's delivery comes due
-	 * again when its lease runs out. */
-	static const char lease[] =
-		"UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, next_attempt_at = ?,"
-		" attempts = attempts + 1 WHERE id = ?";
-	struct claimed *items = NULL;
-	struct db_res *res = NULL;
-	size_t n = 0;
-
-	*items_r = NULL;
-	*n_r = 0;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		struct db_arg all[] = { DB_INT(now_ms), DB_INT(limit) };
-		struct db_arg one[] = { DB_STR(case_id), DB_INT(now_ms), DB_INT(limit) };
-
-		if (db_begin(db) < 0)
-			break;
-		if ((case_id ? db_query(db, due_case, one, 3, &res) : db_query(db, due_all, all, 2, &res)) < 0)
-			goto fail;
-		n = db_res_rows(res);
-		items = xcalloc(n ? n : 1, sizeof *items);
-		for (size_t i = 0; i < n; i++) {
-			struct db_arg a[4];
-
-			items[i].id = db_res_int(res, i, 0);
-			items[i].attempts = db_res_int(res, i, 1) + 1;
-			a[0] = DB_STR(owner);
-			a[1] = DB_INT(lease_until);
-			a[2] = DB_INT(lease_until);
-			a[3] = DB_INT(items[i].id);
-			if (db_query(db, lease, a, 4, NULL) < 0)
-				goto fail;
-		}
-		db_res_free(&res);
-		if (db_commit(db) < 0)
-			goto fail;
-		*items_r = items;
-		*n_r = n;
-		return 0;
-fail:
-		db_res_free(&res);
-		db_rollback(db);
-		free(items);
-		items = NULL;
-		if (db_errno(db) != DB_ER_LOCK_DEADLOCK && db_errno(db) != DB_ER_LOCK_WAIT_TIMEOUT)
-			break;
-	}
-	log_warn("claiming webhook deliveries: %s", db_error(db));
-	return -1;
-}
-
-/* Gives a claimed delivery back untried (the budget ran out): due now, attempt not counted. */
-static int release(struct db *db, const char *owner, const struct claimed *c, int64_t now_ms)
-{
-	static const char sql[] =
-		"UPDATE webhook_deliveries SET next_attempt_at = ?, attempts = attempts - 1,"
-		" lease_owner = NULL, lease_until = NULL"
-		" WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'";
-	struct db_arg a[] = { DB_INT(now_ms), DB_INT(c->id), DB_STR(owner), DB_INT(c->attempts) };
-
-	if (db_query(db, sql, a, 4, NULL) < 0) {
-		log_warn("webhook delivery %lld: giving it back: %s", (long long)c->id, db_error(db));
-		return -1;
-	}
-	return 0;
-}
-
 enum outcome {
 	OUTCOME_DELIVERED, /* a 2xx */
 	OUTCOME_RETRY,     /* failed; next_attempt_at set from the schedule */
@@ -557,49 +474,23 @@ enum outcome {
 
 /* Writes the outcome if the lease is still ours: 1 written, 0 the lease was lost (another
  * worker or a redeliver took the delivery over), -1 database error. */
-static int record(struct db *db, const char *owner, const struct claimed *c, enum outcome o,
+static int record(struct db *db, const char *owner, const struct store_lease *c, enum outcome o,
 		  int64_t now_ms, int64_t next_ms, const struct attempt *a, const char *event_id)
 {
-	static const char delivered[] =
-		"UPDATE webhook_deliveries SET state = 'delivered', delivered_at = ?,"
-		" next_attempt_at = ?, last_status_code = ?, last_error = NULL,"
-		" last_response_body = ?, lease_owner = NULL, lease_until = NULL"
-		" WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'";
-	static const char retry[] =
-		"UPDATE webhook_deliveries SET next_attempt_at = ?, last_status_code = ?,"
-		" last_error = ?, last_response_body = ?, lease_owner = NULL, lease_until = NULL"
-		" WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'";
-	static const char dead[] =
-		"UPDATE webhook_deliveries SET state = 'dead', next_attempt_at = ?,"
-		" last_status_code = ?, last_error = ?, last_response_body = ?,"
-		" lease_owner = NULL, lease_until = NULL"
-		" WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'";
 	char *body = a->body.len ? storable_text(a->body.data, a->body.len) : NULL;
 	char *error = a->error[0] ? storable_text(a->error, strlen(a->error)) : NULL;
-	struct db_arg status = a->status ? DB_INT(a->status) : DB_NULL;
-	int rc = -1;
+	int rc;
 
-	if (o == OUTCOME_DELIVERED) {
-		struct db_arg args[] = { DB_INT(now_ms), DB_INT(OFFLOAD_NEVER_MS), status, DB_STR(body),
-					 DB_INT(c->id), DB_STR(owner), DB_INT(c->attempts) };
-
-		rc = db_query(db, delivered, args, 7, NULL);
-	} else {
-		struct db_arg args[] = { DB_INT(o == OUTCOME_RETRY ? next_ms : OFFLOAD_NEVER_MS),
-					 status, DB_STR(error), DB_STR(body), DB_INT(c->id),
-					 DB_STR(owner), DB_INT(c->attempts) };
-
-		rc = db_query(db, o == OUTCOME_RETRY ? retry : dead, args, 7, NULL);
-	}
-	if (rc < 0) {
+	if (o == OUTCOME_DELIVERED)
+		rc = store_delivery_delivered(db, c, owner, now_ms, a->status, body);
+	else
+		rc = store_delivery_failed(db, c, owner, next_ms, a->status, error, body,
+					   o == OUTCOME_DEAD);
+	if (rc < 0)
 		log_warn("webhook %s: recording the outcome: %s", event_id, db_error(db));
-	} else if (db_affected_rows(db) != 1) {
+	else if (rc == 0)
 		log_warn("webhook %s: lease lost before the outcome was recorded (the delivery was "
 			 "taken over or redelivered)", event_id);
-		rc = 0;
-	} else {
-		rc = 1;
-	}
 	free(body);
 	free(error);
 	return rc;
@@ -607,15 +498,9 @@ static int record(struct db *db, const char *owner, const struct claimed *c, enu
 
 /* Delivers one claimed delivery and records the outcome. 0, or -1 on database trouble. */
 static int deliver_one(struct db *db, const struct settings *s, const char *owner,
-		       const struct claimed *c, struct webhook_stats *st)
+		       const struct store_lease *c, struct webhook_stats *st)
 {
-	static const char load[] =
-		"SELECT d.event_id, d.url, d.body, d.case_id, c.webhook_secret,"
-		" c.webhook_secret_previous FROM webhook_deliveries d"
-		" LEFT JOIN clients c ON c.id = d.client_id"
-		" WHERE d.id = ? AND d.lease_owner = ? AND d.attempts = ? AND d.state = 'pending'";
-	struct db_arg args[] = { DB_INT(c->id), DB_STR(owner), DB_INT(c->attempts) };
-	struct db_res *res = NULL;
+	struct store_delivery d;
 	struct attempt a;
 	const char *event_id;
 	enum outcome o;
@@ -625,23 +510,23 @@ static int deliver_one(struct db *db, const struct settings *s, const char *owne
 
 	memset(&a, 0, sizeof a);
 	buf_init(&a.body, WEBHOOK_KEEP_BODY);
-	if (db_query(db, load, args, 3, &res) < 0) {
+	r = store_delivery_load(db, c, owner, &d);
+	if (r < 0) {
 		log_warn("webhook delivery %lld: %s", (long long)c->id, db_error(db));
 		goto out;
 	}
-	if (db_res_rows(res) == 0) {
+	if (r == 0) {
 		rc = 0; /* redelivered or taken over since the claim */
 		goto out;
 	}
-	event_id = db_res_get(res, 0, 0);
-	if (!db_res_get(res, 0, 4))
+	event_id = d.event_id;
+	if (!d.secret)
 		snprintf(a.error, sizeof a.error, "the client no longer exists");
 	else
-		post_once(s, db_res_get(res, 0, 1), event_id, db_res_get(res, 0, 4),
-			  db_res_get(res, 0, 5), db_res_get(res, 0, 2), db_res_len(res, 0, 2), &a);
+		post_once(s, d.url, event_id, d.secret, d.secret_previous, d.body, d.body_len, &a);
 	now = util_now_ms();
 	util_random_bytes(&rnd, sizeof rnd);
-	if (a.refused || !db_res_get(res, 0, 4)) {
+	if (a.refused || !d.secret) {
 		o = OUTCOME_DEAD;
 	} else if (!a.error[0] && a.status >= 200 && a.status < 300) {
 		o = OUTCOME_DELIVERED;
@@ -693,7 +578,7 @@ static int deliver_one(struct db *db, const struct settings *s, const char *owne
 	rc = 0;
 out:
 	buf_free(&a.body);
-	db_res_free(&res);
+	store_delivery_free(&d);
 	return rc;
 }
 
@@ -714,20 +599,25 @@ int webhook_deliver_due_case(struct db *db, struct cfg *cfg, const char *owner,
 	 * a name lookup), with a margin. */
 	per_ms = (s.connect_timeout_s + s.timeout_s) * 1000 + 10000;
 	for (;;) {
-		struct claimed *items = NULL;
+		struct store_lease *items = NULL;
 		size_t n = 0, i = 0;
 		int64_t now = util_now_ms();
 
 		if (now >= deadline_ms)
 			break;
-		if (claim(db, owner, case_id, now, now + s.batch * per_ms + 30000, s.batch, &items,
-			  &n) < 0) {
+		if (store_delivery_claim(db, owner, case_id, now, now + s.batch * per_ms + 30000,
+					 s.batch, &items, &n) < 0) {
+			log_warn("claiming webhook deliveries: %s", db_error(db));
 			rc = -1;
 			break;
 		}
 		for (; i < n && rc == 0; i++) {
-			if (util_now_ms() >= deadline_ms)
-				release(db, owner, &items[i], util_now_ms());
+			if (util_now_ms() >= deadline_ms) {
+				/* The budget ran out: due now, the attempt not counted. */
+				if (store_delivery_release(db, &items[i], owner, util_now_ms()) < 0)
+					log_warn("webhook delivery %lld: giving it back: %s",
+						 (long long)items[i].id, db_error(db));
+			}
 			else if (deliver_one(db, &s, owner, &items[i], &st) < 0)
 				rc = -1;
 		}
@@ -749,19 +639,12 @@ int webhook_deliver_due(struct db *db, struct cfg *cfg, const char *owner, int64
 
 int webhook_purge_idempotency(struct db *db, int64_t now_ms)
 {
-	/* Walks idempotency_keys_created (created_at); a small LIMIT keeps each lock set small. */
-	static const char sql[] = "DELETE FROM idempotency_keys WHERE created_at <= ? LIMIT 1000";
-	struct db_arg a[] = { DB_INT(now_ms - IDEM_KEEP_MS) };
-	int64_t total = 0, n;
+	int64_t total = 0;
 
-	do {
-		if (db_query(db, sql, a, 1, NULL) < 0) {
-			log_warn("purging Idempotency-Keys: %s", db_error(db));
-			return -1;
-		}
-		n = db_affected_rows(db);
-		total += n;
-	} while (n == IDEM_PURGE_BATCH && total < INT32_MAX - IDEM_PURGE_BATCH);
+	if (store_purge_idempotency(db, now_ms - IDEM_KEEP_MS, &total) < 0) {
+		log_warn("purging Idempotency-Keys: %s", db_error(db));
+		return -1;
+	}
 	if (total > 0)
 		log_info("purged %lld Idempotency-Keys older than 24 h", (long long)total);
 	return (int)total;

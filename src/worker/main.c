@@ -20,21 +20,21 @@
 #include "mail/ingest.h"
 #include "mail/smtp.h"
 #include "store/db.h"
+#include "store/events.h"
 #include "webhook/deliver.h"
-#include "worker/queue.h"
 #include "worker/worker.h"
 
 #define MAX_CONCURRENCY 64
 
-/* The work of one pass, shared by its threads. */
+/* The work of one pass, shared by its threads. Each thread claims its own batches on its
+ * own connection; the lock guards only these fields, never a database call. */
 struct pass {
 	pthread_mutex_t lock;
-	struct queue_event *batch; /* claimed, not yet taken by a thread */
-	size_t batch_n, batch_next;
 	int64_t deadline_ms;       /* stop claiming after this */
-	int64_t last_schedule_ms;
+	int64_t last_schedule_ms;  /* when a thread last started the follow-up scan */
+	struct store_due_cursor due_cursor; /* where the follow-up scan goes on */
 	int claim_failed;
-	int drained;               /* nothing was due at the last claim */
+	int drained;               /* a claim found nothing due */
 	int batch_size;
 	struct cfg *cfg;
 	const struct worker_settings *settings;
@@ -42,7 +42,7 @@ struct pass {
 	struct worker_stats total;
 	int follow_ups;
 	int failed_threads;
-	char owner[64];            /* host:pid:random, the lease owner of this pass */
+	char owner[64];            /* host:pid:random; each thread leases as owner:t<n> */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -80,46 +80,59 @@ static void usage(FILE *f)
 		"database), 2 bad usage.\n");
 }
 
-/* Takes the next claimed event, claiming a new batch when the last one is used up.
- * 1 with *ev_r (a copy the caller frees), 0 when the pass is over. */
-static int next_event(struct pass *p, struct worker_ctx *w, struct queue_event *ev_r)
+/* Due follow-ups become events before a claim, at most once a second for the whole pass
+ * (one thread does it; the others go on claiming). */
+static void schedule_follow_ups(struct pass *p, struct worker_ctx *w, int64_t now)
 {
-	int rc = 0;
+	struct store_due_cursor cur;
+	int n = 0, mine = 0;
 
 	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		int64_t now;
-
-		if (p->batch_next < p->batch_n) {
-			*ev_r = p->batch[p->batch_next];
-			p->batch[p->batch_next].payload = NULL;
-			p->batch_next++;
-			rc = 1;
-			break;
-		}
-		queue_events_free(&p->batch, p->batch_n);
-		p->batch_n = p->batch_next = 0;
-		now = util_now_ms();
-		if (p->drained || p->claim_failed || stop_requested || now >= p->deadline_ms)
-			break;
-		/* Due follow-ups become events before each claim, at most once a second. */
-		if (now - p->last_schedule_ms >= 1000) {
-			int n = 0;
-
-			if (queue_schedule_follow_ups(w->db, now, (int)p->follow_up_batch, &n) == 0)
-				p->follow_ups += n;
-			p->last_schedule_ms = now;
-		}
-		if (queue_claim(w->db, w->owner, now, p->settings->lease_ms, p->batch_size, &p->batch,
-				&p->batch_n) < 0) {
-			p->claim_failed = 1;
-			break;
-		}
-		if (p->batch_n == 0)
-			p->drained = 1;
+	if (now - p->last_schedule_ms >= 1000) {
+		p->last_schedule_ms = now;
+		cur = p->due_cursor;
+		mine = 1;
 	}
 	pthread_mutex_unlock(&p->lock);
-	return rc;
+	if (!mine)
+		return;
+	if (store_event_schedule_follow_ups(w->db, now, (int)p->follow_up_batch, &cur, &n) < 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->due_cursor = cur;
+	p->follow_ups += n;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Claims a batch for this thread: 1 with *evs_r and *n_r (n ≥ 1), 0 when the pass is over
+ * for this thread (nothing due, the budget spent, a stop, or claiming failed). */
+static int claim_batch(struct pass *p, struct worker_ctx *w, struct store_event **evs_r,
+		       size_t *n_r)
+{
+	int64_t now = util_now_ms();
+	int over;
+
+	pthread_mutex_lock(&p->lock);
+	over = p->drained || p->claim_failed || stop_requested || now >= p->deadline_ms;
+	pthread_mutex_unlock(&p->lock);
+	if (over)
+		return 0;
+	schedule_follow_ups(p, w, now);
+	if (store_event_claim(w->db, w->owner, now, p->settings->lease_ms, p->batch_size, evs_r,
+			      n_r) < 0) {
+		pthread_mutex_lock(&p->lock);
+		p->claim_failed = 1;
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	if (*n_r == 0) {
+		store_events_free(evs_r, 0);
+		pthread_mutex_lock(&p->lock);
+		p->drained = 1;
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	return 1;
 }
 
 struct thread_arg {
@@ -132,12 +145,13 @@ static void *work(void *arg)
 	struct thread_arg *ta = arg;
 	struct pass *p = ta->pass;
 	struct worker_ctx w;
-	struct queue_event ev;
+	struct store_event *evs = NULL;
+	size_t n = 0;
 	const char *err;
 
 	memset(&w, 0, sizeof w);
-	/* One lease owner for the whole pass: a batch claimed by one thread is worked by all. */
-	snprintf(w.owner, sizeof w.owner, "%s", p->owner);
+	/* A lease owner per thread: a case leased by one thread is not worked by another. */
+	snprintf(w.owner, sizeof w.owner, "%s:t%d", p->owner, ta->index);
 	w.s = p->settings;
 	w.db = db_open(p->cfg, &err);
 	if (!w.db) {
@@ -150,10 +164,14 @@ static void *work(void *arg)
 		log_error("%s: %s", cfg_path(p->cfg), err);
 		goto out;
 	}
-	while (next_event(p, &w, &ev)) {
-		if (step_run(&w, &ev) < 0)
-			log_warn("case %s: event %lld left to its lease", ev.case_id, (long long)ev.id);
-		free(ev.payload);
+	while (claim_batch(p, &w, &evs, &n)) {
+		/* A claimed batch is worked to its end, budget or not: its leases would
+		 * otherwise hold its cases for lease_s. */
+		for (size_t i = 0; i < n; i++)
+			if (step_run(&w, &evs[i]) < 0)
+				log_warn("case %s: event %lld left to its lease", evs[i].case_id,
+					 (long long)evs[i].lease.id);
+		store_events_free(&evs, n);
 	}
 out:
 	pthread_mutex_lock(&p->lock);
@@ -275,7 +293,6 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	queue_events_free(&p.batch, p.batch_n);
 	if (started == 0 || p.failed_threads == started || p.claim_failed)
 		rc = -1;
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)

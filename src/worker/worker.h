@@ -6,7 +6,7 @@
 
 struct agent;
 struct db;
-struct queue_event;
+struct store_event;
 struct smtp;
 
 struct worker_settings {
@@ -32,7 +32,7 @@ struct worker_ctx {
 	struct smtp *smtp;
 	struct agent *agent;
 	const struct worker_settings *s;
-	char owner[64]; /* lease owner: host:pid:thread */
+	char owner[80]; /* lease owner: host:pid:random:t<thread> (at most 64 characters) */
 	struct worker_stats stats;
 };
 
@@ -42,6 +42,6 @@ struct worker_ctx {
  * us and that the event lease is still ours. Returns 0 when the event was finished or given
  * back for a retry, -1 when even that failed (the lease then expires and the event returns).
  */
-int step_run(struct worker_ctx *w, const struct queue_event *ev);
+int step_run(struct worker_ctx *w, const struct store_event *ev);
 
 #endif

@@ -1,8 +1,10 @@
-/* test-webhook.c: unit tests for webhook signing (Standard Webhooks) and the retry schedule. */
+/* test-webhook.c: unit tests for webhook signing (Standard Webhooks), the retry schedule,
+ * and the lease engine's backoff and lease check. */
 #include <stdint.h>
 #include <string.h>
 
 #include "test.h"
+#include "store/lease.h"
 #include "webhook/deliver.h"
 
 /* The Standard Webhooks specification's published example (also computed with Python's
@@ -190,8 +192,41 @@ static void test_retry_wait(void)
 	test_end();
 }
 
+/* The lease engine's backoff for events: 30 s doubling to 1 h, each within ±20 %. */
+static void test_lease_backoff(void)
+{
+	static const int64_t base_s[] = { 30, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600 };
+
+	test_begin("lease backoff");
+	for (int64_t attempts = 0; attempts < 10; attempts++) {
+		int64_t base = base_s[attempts] * 1000;
+
+		for (int i = 0; i < 200; i++) {
+			int64_t w = store_lease_backoff_ms(attempts);
+
+			test_assert(w >= base - base / 5 && w <= base + base / 5);
+		}
+	}
+	test_assert(store_lease_backoff_ms(1000000) <= 3600000 + 720000);
+	test_end();
+}
+
+/* The lease check is the same text in every statement that finishes a leased row. */
+static void test_lease_held_text(void)
+{
+	test_begin("lease check text");
+	test_assert_str(STORE_LEASE_HELD("e."),
+			"e.lease_owner = ? AND e.attempts = ? AND e.state = 'pending'");
+	test_assert_str(STORE_LEASE_HELD(""),
+			"lease_owner = ? AND attempts = ? AND state = 'pending'");
+	test_assert(strlen(STORE_IN_LIST) == 2 * STORE_IN_MAX - 1);
+	test_end();
+}
+
 int main(void)
 {
+	test_lease_backoff();
+	test_lease_held_text();
 	test_sign_vector();
 	test_sign_body_matters();
 	test_sign_rotation();
