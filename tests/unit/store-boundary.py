@@ -13,9 +13,10 @@ in) except ROOT/src/store/, after removing comments, for
   - a call of the connection layer's statement functions (store/db.h): db_query,
     db_exec_text, db_res_*, db_begin, db_commit, db_rollback, db_insert_id,
     db_affected_rows — and any use of the MariaDB client library (mysql_*, <mysql.h>);
-  - an #include "store/db.h" in a file that opens no connection (db_library_init, db_open,
-    db_new, db_close, ...): a caller that only passes a struct db * around needs no more
-    than the declaration "struct db;".
+  - an #include "store/db.h" in a file that neither opens a connection (db_library_init,
+    db_open, db_new, db_close, ...) nor reads a handle's last error for its log (db_error,
+    db_errno, db_error_is_connection): a caller that only passes a struct db * around
+    needs no more than the declaration "struct db;".
 Each offence is one line "not ok - FILE:LINE: what"; each clean file "ok - FILE".
 
 Paths listed in ROOT/tests/unit/store-boundary.pending (one a line, a file or a directory
@@ -45,6 +46,8 @@ STATEMENT_TYPES = {"db_res", "db_arg"}  # struct db_res, struct db_arg
 CONNECTION_FUNCS = {
     "db_library_init", "db_library_end", "db_open", "db_new", "db_close", "db_ping",
 }
+# The last error of a handle, for a caller's log line or its choice of 500 or 503: not SQL.
+ERROR_FUNCS = {"db_error", "db_errno", "db_error_is_connection"}
 
 # A literal is SQL when its text (leading blanks removed) matches one of these. The bare
 # keywords that are also English or HTTP words (SELECT, SET, SHOW, CALL, DELETE, UPDATE)
@@ -150,7 +153,7 @@ def scan_text(text):
                 offences.append((line, "struct %s outside src/store/" % tok))
             elif tok.startswith("mysql_") or tok.startswith("MYSQL"):
                 offences.append((line, "MariaDB client library (%s) outside src/store/" % tok))
-            elif tok in CONNECTION_FUNCS:
+            elif tok in CONNECTION_FUNCS or tok in ERROR_FUNCS:
                 uses.add(tok)
         if kind == "ident":
             prev_ident = tok
@@ -163,7 +166,7 @@ def scan_text(text):
         include_line = text.count("\n", 0, m.start()) + 1
     if include_line is not None and not uses:
         offences.append((include_line, 'includes "store/db.h" but opens no connection'
-                         ' (declare "struct db;" instead)'))
+                         ' and reads no error (declare "struct db;" instead)'))
     for m in INCLUDE_MYSQL.finditer(text):
         offences.append((text.count("\n", 0, m.start()) + 1,
                          "includes the MariaDB client header outside src/store/"))
