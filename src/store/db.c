@@ -44,6 +44,8 @@ struct db_res {
 };
 
 static char open_error[2048];
+/* Connections established by this process, for db_connections_made(). */
+static uint64_t connections_made;
 
 int db_library_init(void)
 {
@@ -107,7 +109,13 @@ static int connect_db(struct db *db)
 	}
 	db->mysql = m;
 	db->ever_connected = 1;
+	__atomic_add_fetch(&connections_made, 1, __ATOMIC_SEQ_CST);
 	return 0;
+}
+
+uint64_t db_connections_made(void)
+{
+	return __atomic_load_n(&connections_made, __ATOMIC_SEQ_CST);
 }
 
 static struct db *db_create(struct cfg *cfg, int connect, const char **error_r)
