@@ -3,7 +3,7 @@ import threading
 import time
 import uuid
 
-from lib import expect_err, expect_ok, get, http, post, create_case, ctl_json, ctl, new_client_full, \
+from lib import expect_err, expect_ok, get, http, post, create_case, ctl_json, ctl, new_client_full, now_ms, sql, \
     minimal_case_body, valid_case_body, get_case, new_key, sql_one, sql_str
 
 
@@ -249,3 +249,29 @@ def test_key_lookups_are_remembered(ctx):
     # entry expires (once a second) or a thread connects for the first time.
     extra = after - before - n
     assert extra < n // 3, "%d SELECTs for %d GETs: the key is looked up every time" % (after - before, n)
+
+
+def test_key_forgotten_when_the_database_connection_is_new(ctx):
+    """SPEC §2: a key's state is never remembered across a restart of the database. A restart
+    drops every connection; here the key is deactivated and offload-api's connections are
+    killed in one go (as a restart would), and the very next request is refused, without
+    waiting for the 1 s expiry of the remembered state."""
+    c = new_client_full("UNLIMITED")
+    key_id, key = c["keyId"], c["key"]
+    cid = create_case(minimal_case_body(), key=key)
+    for _ in range(5):  # remembered by offload-api now
+        expect_ok(get("/cases/%s" % cid, key=key), 200)
+    t0 = time.monotonic()
+    sql("UPDATE api_keys SET active = 0, deactivated_at = %d WHERE id = %s" % (now_ms(), sql_str(key_id)))
+    for (conn,) in sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'offload'"):
+        try:
+            sql("KILL CONNECTION %d" % int(conn))
+        except AssertionError:
+            pass  # gone already
+    r = get("/cases/%s" % cid, key=key)
+    elapsed = time.monotonic() - t0
+    if elapsed < KEY_STALE_S:
+        expect_err(r, 403, "FORBIDDEN")
+    # The API recovered its connections and the key stays refused.
+    expect_err(get("/cases/%s" % cid, key=key), 403, "FORBIDDEN")
+    expect_ok(get("/healthz", key=None), 200)
