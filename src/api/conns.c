@@ -12,6 +12,7 @@
 
 #include "api/conns.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 /*
@@ -138,6 +139,21 @@ static void connection_ready(int fd)
 	}
 }
 
+/* Out of descriptors or memory: the pending connection stays in the backlog and epoll would
+ * report it again at once. Pause a little instead of spinning, and say so once a second. */
+static void accept_starved(int err)
+{
+	static int64_t last_log_us;
+	int64_t now = util_now_us();
+
+	if (now - last_log_us >= 1000000) {
+		log_warn("accept: %s; connections wait in the backlog (raise the open-file limit, "
+			 "or lower nginx's upstream keepalive)", strerror(err));
+		last_log_us = now;
+	}
+	usleep(10000);
+}
+
 static void *dispatch(void *arg)
 {
 	struct epoll_event evs[64];
@@ -167,8 +183,11 @@ static void *dispatch(void *arg)
 				int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 				if (c < 0) {
-					if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-					    errno != ECONNABORTED)
+					if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+					    errno == ENOMEM)
+						accept_starved(errno);
+					else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+						 errno != EINTR && errno != ECONNABORTED)
 						log_warn("accept: %s", strerror(errno));
 					break;
 				}
