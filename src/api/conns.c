@@ -8,11 +8,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/conns.h"
 #include "common/log.h"
-#include "common/util.h"
 #include "common/xalloc.h"
 
 /*
@@ -143,13 +143,14 @@ static void connection_ready(int fd)
  * report it again at once. Pause a little instead of spinning, and say so once a second. */
 static void accept_starved(int err)
 {
-	static int64_t last_log_us;
-	int64_t now = util_now_us();
+	static time_t last_log;
+	struct timespec now;
 
-	if (now - last_log_us >= 1000000) {
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec != last_log) {
 		log_warn("accept: %s; connections wait in the backlog (raise the open-file limit, "
 			 "or lower nginx's upstream keepalive)", strerror(err));
-		last_log_us = now;
+		last_log = now.tv_sec;
 	}
 	usleep(10000);
 }
