@@ -13,8 +13,8 @@
 typedef void conns_handler(FCGX_Request *req, void *arg);
 
 /*
- * Starts n threads and one dispatcher thread on the listening socket listen_fd (made
- * non-blocking). Thread i reads each request into reqs[i] (initialised here) and calls
+ * Starts n threads serving the listening socket listen_fd (made non-blocking): they wait
+ * together in epoll for a connection with a request, or for new connections. Thread i reads each request into reqs[i] (initialised here) and calls
  * handler(reqs[i], args[i]). FCGX_Init must have run, and signals should be blocked first
  * (the threads inherit the mask). One pool per process. Returns 0, or -1 (logged; what had
  * started is stopped again).
@@ -23,8 +23,9 @@ int conns_start(int listen_fd, FCGX_Request *const *reqs, void *const *args, siz
 		conns_handler *handler);
 
 /*
- * Stops accepting, closes connections whose request no thread has begun, lets every thread
- * finish the request it is serving, joins them and frees the requests. Idempotent.
+ * Lets every thread finish the request it is serving, joins them, stops accepting (pending
+ * and idle connections are closed when the process exits) and frees the requests.
+ * Idempotent.
  */
 void conns_stop(void);
 
