@@ -25,6 +25,18 @@ struct db;
 int keycache_lookup(struct db *db, const unsigned char key_hash[32], struct store_api_key *key_r,
 		    uint64_t *generation_r, const char **error_r);
 
+/*
+ * The table itself (keycache_lookup uses these; so does the unit test). keycache_get: 1
+ * with *key_r and *generation_r when key_hash has an entry read less than KEYCACHE_TTL_US
+ * before now_us (monotonic) under this generation, else 0. keycache_put: remembers key as
+ * read at read_at_us under generation (replacing whatever shares its slot, unless that is
+ * a fresher entry of the same key).
+ */
+int keycache_get(const unsigned char key_hash[32], int64_t now_us, uint64_t generation,
+		 struct store_api_key *key_r, uint64_t *generation_r);
+void keycache_put(const unsigned char key_hash[32], const struct store_api_key *key,
+		  int64_t read_at_us, uint64_t generation);
+
 /* Forgets every entry (tests, or a caller that learnt the database changed). */
 void keycache_clear(void);
 
