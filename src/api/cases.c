@@ -8,11 +8,13 @@
 #include "api/cases.h"
 #include "api/files.h"
 #include "api/http.h"
+#include "api/routes.h"
 #include "api/validate.h"
 #include "common/links.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "store/attachments.h"
 #include "store/caseview.h"
 #include "store/db.h"
 
@@ -540,47 +542,44 @@ static int wants_transcript(const char *query)
 	return len == 4 && strncasecmp(t, "true", 4) == 0;
 }
 
-/* The hot read: key, case and attachments in one statement (caseview_get_keyed). */
+/* The hot read: the key came from the per-process cache, so this is one statement (the case
+ * with its input request) plus one for the attachments when the case has any. */
 void cases_get(struct http_request *r)
 {
-	const char *key = http_header(r, "HTTP_X_API_KEY");
 	unsigned flags = wants_transcript(r->query) ? CASEVIEW_TRANSCRIPT : 0;
-	struct caseview_key k;
-	unsigned char hash[32];
-	json_object *c = NULL;
-	/* A malformed id cannot match: the key is still checked, with a lookup of no case. */
-	const char *id = util_uuid_valid(r->params[0]) ? r->params[0] : "";
+	struct buf out;
+	char owner[37];
 	int found;
 
-	util_sha256(key, strlen(key), hash);
-	found = caseview_get_keyed(r->t->db, hash, id, flags, &k, &c);
-	if (found < 0) {
+	buf_init(&out, CASEVIEW_MAX_JSON);
+	/* A malformed id cannot match: simply not found. */
+	found = util_uuid_valid(r->params[0])
+			? caseview_get_text(r->t->db, r->params[0], flags, r->client_id, &out, owner)
+			: 0;
+	if (found >= 0 && routes_key_recheck_or_reply(r) < 0)
+		goto out;
+	if (found < 0)
 		http_reply_internal(r, "loading a case failed");
-	} else if (found == 0) {
-		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
-	} else if (!k.active) {
-		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
-	} else if (!k.case_client_id[0]) {
+	else if (found == 0)
 		http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
-	} else if (!c) {
+	else if (strcmp(owner, r->client_id) != 0)
 		http_reply_error(r, 403, "FORBIDDEN", "this case belongs to another client");
-	} else {
-		http_reply_data(r, 200, c);
-	}
+	else
+		http_reply_data_text(r, 200, out.data, out.len);
+out:
+	buf_free(&out);
 }
 
 void cases_attachment(struct http_request *r)
 {
-	static const char sql[] =
-		"SELECT id, name, size, content_type, message_id, inbox_id, received_at"
-		" FROM attachments WHERE id = ? AND case_id = ?";
-	struct db_arg args[2];
-	struct db_res *res = NULL;
 	const struct api_settings *s = r->t->settings;
+	struct store_attachment *att = NULL;
+	const char *err = NULL;
 	json_object *a;
 	char sig[LINKS_SIG_SIZE], when[32];
 	int64_t expires_s;
 	char *url;
+	int found;
 
 	if (own_case_or_reply(r, 0, NULL) < 0)
 		return;
@@ -588,26 +587,20 @@ void cases_attachment(struct http_request *r)
 		http_reply_error(r, 404, "ATTACHMENT_NOT_FOUND", "no attachment with this id in this case");
 		return;
 	}
-	args[0] = DB_STR(r->params[1]);
-	args[1] = DB_STR(r->params[0]);
-	if (db_query(r->t->db, sql, args, 2, &res) < 0) {
-		http_reply_internal(r, db_error(r->t->db));
-		return;
+	att = xmalloc(sizeof *att);
+	found = store_attachment_get(r->t->db, r->params[1], att, &err);
+	if (found < 0) {
+		http_reply_internal(r, err);
+		goto out;
 	}
-	if (db_res_rows(res) == 0) {
-		db_res_free(&res);
+	if (found == 0 || strcmp(att->case_id, r->params[0]) != 0) {
 		http_reply_error(r, 404, "ATTACHMENT_NOT_FOUND", "no attachment with this id in this case");
-		return;
+		goto out;
 	}
-	if (files_key_or_reply(r) < 0) {
-		db_res_free(&res);
-		return;
-	}
-	a = caseview_attachment_json(db_res_get(res, 0, 0), db_res_get(res, 0, 1),
-				     db_res_int(res, 0, 2), db_res_get(res, 0, 3),
-				     db_res_get(res, 0, 4), db_res_get(res, 0, 5),
-				     db_res_int(res, 0, 6));
-	db_res_free(&res);
+	if (files_key_or_reply(r) < 0)
+		goto out;
+	a = caseview_attachment_json(att->id, att->name, att->size, att->content_type,
+				     att->message_id, att->inbox_id, att->received_at);
 	expires_s = r->now_ms / 1000 + s->url_ttl_s;
 	links_sign(r->t->files_key, r->t->files_key_len, r->params[1], expires_s, sig);
 	url = xasprintf("%s/files/%s?expires=%lld&sig=%s", s->public_base_url, r->params[1],
@@ -617,6 +610,8 @@ void cases_attachment(struct http_request *r)
 	json_object_object_add(a, "expiresAt", json_object_new_string(when));
 	free(url);
 	http_reply_data(r, 200, a);
+out:
+	free(att);
 }
 
 void cases_input(struct http_request *r)

@@ -9,33 +9,29 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
-#include "store/db.h"
+#include "store/attachments.h"
 
 /* The internal nginx location that aliases the files directory. */
 #define FILES_INTERNAL_PREFIX "/_offload_files/"
 
 int files_key_or_reply(struct http_request *r)
 {
-	static const char sql[] = "SELECT value FROM settings WHERE name = 'files_signing_key'";
-	struct db_res *res = NULL;
 	struct api_thread *t = r->t;
-	size_t len;
+	const char *err = NULL;
+	int found;
 
 	if (t->files_key_len)
 		return 0;
-	if (db_query(t->db, sql, NULL, 0, &res) < 0) {
-		http_reply_internal(r, db_error(t->db));
+	found = store_files_signing_key(t->db, t->files_key, sizeof t->files_key, &t->files_key_len,
+					&err);
+	if (found < 0) {
+		http_reply_internal(r, err);
 		return -1;
 	}
-	len = db_res_len(res, 0, 0);
-	if (db_res_rows(res) != 1 || len < 16 || len > sizeof t->files_key) {
-		db_res_free(&res);
+	if (found == 0) {
 		http_reply_internal(r, "settings.files_signing_key is missing; run offloadctl migrate");
 		return -1;
 	}
-	memcpy(t->files_key, db_res_get(res, 0, 0), len);
-	t->files_key_len = len;
-	db_res_free(&res);
 	return 0;
 }
 
@@ -91,14 +87,12 @@ static void disposition(const char *name, struct buf *out)
 
 void files_download(struct http_request *r)
 {
-	static const char sql[] =
-		"SELECT storage_path, content_type, name FROM attachments WHERE id = ?";
 	char expires[32], sig[64];
-	struct db_res *res = NULL;
-	struct db_arg args[1];
+	struct store_attachment *a = xmalloc(sizeof *a);
 	struct buf hdr;
-	const char *path, *type;
+	const char *type, *err = NULL;
 	enum links_check check;
+	int found;
 
 	buf_init(&hdr, 8192);
 	if (!util_uuid_valid(r->params[0]) ||
@@ -120,30 +114,27 @@ void files_download(struct http_request *r)
 				 "this download link has expired; ask the API for a new one");
 		goto out;
 	}
-	args[0] = DB_STR(r->params[0]);
-	if (db_query(r->t->db, sql, args, 1, &res) < 0) {
-		http_reply_internal(r, db_error(r->t->db));
+	found = store_attachment_get(r->t->db, r->params[0], a, &err);
+	if (found < 0) {
+		http_reply_internal(r, err);
 		goto out;
 	}
-	if (db_res_rows(res) == 0) {
+	if (found == 0) {
 		http_reply_error(r, 404, "ATTACHMENT_NOT_FOUND", "no attachment with this id");
 		goto out;
 	}
-	path = db_res_get(res, 0, 0);
-	type = db_res_get(res, 0, 1);
-	if (!safe_storage_path(path)) {
+	if (!safe_storage_path(a->storage_path)) {
 		http_reply_internal(r, "attachment has an unsafe storage path");
 		goto out;
 	}
-	if (!safe_header_value(type))
-		type = "application/octet-stream";
+	type = safe_header_value(a->content_type) ? a->content_type : "application/octet-stream";
 	buf_printf(&hdr, "X-Accel-Redirect: " FILES_INTERNAL_PREFIX "%s\r\nContent-Type: %s\r\n"
 		   "Cache-Control: private, no-store\r\nX-Content-Type-Options: nosniff\r\n",
-		   path, type);
-	disposition(db_res_get(res, 0, 2), &hdr);
+		   a->storage_path, type);
+	disposition(a->name, &hdr);
 	log_debug("download of attachment %s", r->params[0]);
 	http_reply_headers(r, 200, hdr.data);
 out:
-	db_res_free(&res);
+	free(a);
 	buf_free(&hdr);
 }

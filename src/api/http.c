@@ -53,6 +53,25 @@ static void send_json(struct http_request *r, int status, const char *extra_head
 	r->status = status;
 }
 
+void http_reply_data_text(struct http_request *r, int status, const char *data, size_t len)
+{
+	static const char open[] = "{\"ok\":true,\"data\":";
+	char head[256];
+	int n;
+
+	/* libfcgi's own printf lacks %zu and friends: format here, then write bytes. */
+	n = snprintf(head, sizeof head,
+		     "Status: %d %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+		     status, reason(status), sizeof open - 1 + len + 1);
+	FCGX_PutStr(head, n, r->t->req.out);
+	FCGX_PutStr(open, (int)(sizeof open - 1), r->t->req.out);
+	FCGX_PutStr(data, (int)len, r->t->req.out);
+	FCGX_PutStr("}", 1, r->t->req.out);
+	r->replied = 1;
+	r->status = status;
+}
+
 void http_reply_data(struct http_request *r, int status, json_object *data)
 {
 	json_object *env = json_object_new_object();

@@ -44,6 +44,7 @@ struct http_request {
 	size_t body_len;
 	char client_id[37];                  /* set by authentication */
 	enum plan plan;
+	uint64_t key_generation;             /* db_connections_made() when the key was read */
 	int64_t now_ms;                      /* taken once when the request arrived */
 	int replied;
 	int status;
@@ -51,6 +52,10 @@ struct http_request {
 
 /* Sends {"ok":true,"data":data} with status; consumes data (may be NULL for {}). */
 void http_reply_data(struct http_request *r, int status, json_object *data);
+
+/* Sends {"ok":true,"data":DATA} with status, where DATA is len bytes of JSON text (an
+ * object) that the caller keeps. */
+void http_reply_data_text(struct http_request *r, int status, const char *data, size_t len);
 
 /* Sends {"ok":false,"error":{"code","message"}}; the message is for clients: no internals. */
 void http_reply_error(struct http_request *r, int status, const char *code, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "api/conns.h"
 #include "api/http.h"
 #include "api/routes.h"
 #include "common/cfg.h"
@@ -41,17 +42,12 @@ static void usage(FILE *f)
 		"progress and exit.\n");
 }
 
-static void *serve(void *arg)
+static void serve(FCGX_Request *req, void *arg)
 {
 	struct api_thread *t = arg;
 
-	for (;;) {
-		if (FCGX_Accept_r(&t->req) < 0)
-			break;
-		routes_dispatch(t);
-		FCGX_Finish_r(&t->req);
-	}
-	return NULL;
+	(void)req; /* it is t->req */
+	routes_dispatch(t);
 }
 
 static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threads_r)
@@ -91,11 +87,11 @@ int main(int argc, char **argv)
 	};
 	struct api_settings settings;
 	struct api_thread *threads = NULL;
-	pthread_t *tids = NULL;
+	FCGX_Request **reqs = NULL;
+	void **args = NULL;
 	struct cfg *cfg = NULL;
 	const char *config_path = NULL, *err;
 	int64_t n_threads = 0;
-	size_t started = 0;
 	sigset_t sigs;
 	int c, sig, rc = 1;
 
@@ -152,27 +148,22 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	threads = xcalloc((size_t)n_threads, sizeof *threads);
-	tids = xcalloc((size_t)n_threads, sizeof *tids);
+	reqs = xcalloc((size_t)n_threads, sizeof *reqs);
+	args = xcalloc((size_t)n_threads, sizeof *args);
 	for (int64_t i = 0; i < n_threads; i++) {
 		struct api_thread *t = &threads[i];
-		int e;
 
 		t->settings = &settings;
 		t->db = db_new(cfg, &err);
 		if (!t->db) {
 			log_error("%s", err);
-			break;
+			goto stop;
 		}
-		FCGX_InitRequest(&t->req, 0, 0);
-		e = pthread_create(&tids[i], NULL, serve, t);
-		if (e != 0) {
-			log_error("pthread_create: %s", strerror(e));
-			db_close(&t->db);
-			break;
-		}
-		started++;
+		reqs[i] = &t->req;
+		args[i] = t;
 	}
-	if (started != (size_t)n_threads)
+	/* spawn-fcgi passes the listening socket as descriptor 0. */
+	if (conns_start(0, reqs, args, (size_t)n_threads, serve) < 0)
 		goto stop;
 	log_info("serving with %lld threads (config %s)", (long long)n_threads, cfg_path(cfg));
 
@@ -188,22 +179,16 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 stop:
-	/* Wake every thread blocked in accept(): shut the listening socket down. */
-	FCGX_ShutdownPending();
-	shutdown(0, SHUT_RDWR);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	for (size_t i = 0; i < started; i++) {
-		FCGX_Free(&threads[i].req, 1);
+	/* No new connections, then every thread finishes its request and leaves. */
+	conns_stop();
+	for (int64_t i = 0; threads && i < n_threads; i++)
 		db_close(&threads[i].db);
-	}
-	if (started != (size_t)n_threads)
-		rc = 1;
 	curl_global_cleanup();
 	db_library_end();
 out:
 	free(threads);
-	free(tids);
+	free(reqs);
+	free(args);
 	free(settings.public_base_url);
 	free(settings.files_dir);
 	cfg_free(&cfg);

@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
-#include "store/db.h"
+#include "store/stats.h"
 
 /* Series are (method, route, status): the methods and routes are fixed lists and statuses a
  * few dozen, so this bound is never reached in practice; beyond it requests are only counted
@@ -163,68 +163,62 @@ static void put_requests(struct buf *out)
 	free(snap);
 }
 
-/* "state count" rows as a gauge family; every name in always[] appears, 0 when absent. */
+/* Counts as a gauge family; every name in always[] appears, 0 when absent. */
 static void put_counts(struct buf *out, const char *name, const char *label,
-		       const struct db_res *res, const char *const *always)
+		       const struct store_count *rows, size_t n, const char *const *always)
 {
 	for (size_t k = 0; always[k]; k++) {
 		int64_t v = 0;
 
-		for (size_t i = 0; i < db_res_rows(res); i++)
-			if (strcmp(db_res_get(res, i, 0), always[k]) == 0)
-				v = db_res_int(res, i, 1);
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(rows[i].name, always[k]) == 0)
+				v = rows[i].count;
 		buf_printf(out, "%s{%s=\"%s\"} %lld\n", name, label, always[k], (long long)v);
 	}
-	for (size_t i = 0; i < db_res_rows(res); i++) {
-		const char *got = db_res_get(res, i, 0);
+	for (size_t i = 0; i < n; i++) {
 		size_t k = 0;
 
-		while (always[k] && strcmp(always[k], got) != 0)
+		while (always[k] && strcmp(always[k], rows[i].name) != 0)
 			k++;
 		if (always[k])
 			continue;
 		buf_printf(out, "%s{%s=\"", name, label);
-		put_label(out, got);
-		buf_printf(out, "\"} %lld\n", (long long)db_res_int(res, i, 1));
+		put_label(out, rows[i].name);
+		buf_printf(out, "\"} %lld\n", (long long)rows[i].count);
 	}
 }
 
-/* MariaDB ER_NO_SUCH_TABLE: a schema older than the agent's accounting table. */
-#define METRICS_ER_NO_SUCH_TABLE 1146
-
 /* Agent calls and tokens from the accounting table (SPEC §6). 0 (also when the table does not
- * exist yet), or -1 when the query failed. A scan of the table: fine for a scrape every few
- * seconds up to some millions of calls. */
+ * exist yet), or -1 when the query failed. */
 static int put_agent(struct buf *out, struct db *db)
 {
-	static const char sql[] =
-		"SELECT call_name, outcome, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)"
-		" FROM agent_calls GROUP BY call_name, outcome ORDER BY call_name, outcome";
-	struct db_res *res = NULL;
+	struct store_agent_usage *rows = NULL;
+	const char *err = NULL;
 	size_t n;
 
-	if (db_query(db, sql, NULL, 0, &res) < 0)
-		return db_errno(db) == METRICS_ER_NO_SUCH_TABLE ? 0 : -1;
-	n = db_res_rows(res);
+	if (store_stats_agent(db, &rows, &n, &err) < 0) {
+		log_warn("metrics: %s", err);
+		return -1;
+	}
 	put_help(out, "offload_agent_calls_total", "counter",
 		 "Calls to the agent's language model, by call and outcome.");
 	for (size_t i = 0; i < n; i++) {
 		buf_puts(out, "offload_agent_calls_total{call=\"");
-		put_label(out, db_res_get(res, i, 0));
+		put_label(out, rows[i].call);
 		buf_puts(out, "\",outcome=\"");
-		put_label(out, db_res_get(res, i, 1));
-		buf_printf(out, "\"} %lld\n", (long long)db_res_int(res, i, 2));
+		put_label(out, rows[i].outcome);
+		buf_printf(out, "\"} %lld\n", (long long)rows[i].calls);
 	}
 	put_help(out, "offload_agent_tokens_total", "counter",
 		 "Tokens used by the agent's language model, by call and kind (prompt, completion).");
 	/* Rows come sorted by call: sum the outcomes of each call. */
 	for (size_t i = 0; i < n;) {
-		const char *call = db_res_get(res, i, 0);
+		const char *call = rows[i].call;
 		int64_t prompt = 0, completion = 0;
 
-		for (; i < n && strcmp(db_res_get(res, i, 0), call) == 0; i++) {
-			prompt += db_res_int(res, i, 3);
-			completion += db_res_int(res, i, 4);
+		for (; i < n && strcmp(rows[i].call, call) == 0; i++) {
+			prompt += rows[i].prompt_tokens;
+			completion += rows[i].completion_tokens;
 		}
 		buf_puts(out, "offload_agent_tokens_total{call=\"");
 		put_label(out, call);
@@ -233,62 +227,42 @@ static int put_agent(struct buf *out, struct db *db)
 		put_label(out, call);
 		buf_printf(out, "\",kind=\"completion\"} %lld\n", (long long)completion);
 	}
-	db_res_free(&res);
+	free(rows);
 	return 0;
 }
 
 /* The database gauges. 0, or -1 when a query failed (nothing written then). */
 static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 {
-	static const char cases_sql[] = "SELECT status, COUNT(*) FROM cases GROUP BY status";
-	static const char due_sql[] =
-		"SELECT COUNT(*), MIN(available_at) FROM events"
-		" WHERE state = 'pending' AND available_at <= ?";
-	static const char hooks_sql[] =
-		"SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state";
-	static const char hooks_due_sql[] =
-		"SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?";
 	static const char *const statuses[] = { "CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED",
 						"FAILED", NULL };
 	static const char *const states[] = { "pending", "delivered", "dead", NULL };
-	struct db_res *cases = NULL, *due = NULL, *hooks = NULL, *hooks_due = NULL;
-	struct db_arg now[] = { DB_INT(now_ms) };
+	struct store_stats st;
+	const char *err = NULL;
 	int64_t oldest;
-	int rc = -1;
 
-	if (db_query(db, cases_sql, NULL, 0, &cases) < 0 || db_query(db, due_sql, now, 1, &due) < 0 ||
-	    db_query(db, hooks_sql, NULL, 0, &hooks) < 0 ||
-	    db_query(db, hooks_due_sql, now, 1, &hooks_due) < 0) {
-		log_warn("metrics: %s", db_error(db));
-		goto out;
+	if (store_stats_read(db, now_ms, &st, &err) < 0) {
+		log_warn("metrics: %s", err);
+		return -1;
 	}
 	put_help(out, "offload_cases", "gauge", "Cases by status.");
-	put_counts(out, "offload_cases", "status", cases, statuses);
+	put_counts(out, "offload_cases", "status", st.cases, st.n_cases, statuses);
 	put_help(out, "offload_events_due", "gauge",
 		 "Internal events waiting for the worker whose time has come (due backlog).");
-	buf_printf(out, "offload_events_due %lld\n", (long long)db_res_int(due, 0, 0));
-	oldest = db_res_get(due, 0, 1) ? db_res_int(due, 0, 1) : now_ms;
+	buf_printf(out, "offload_events_due %lld\n", (long long)st.events_due);
+	oldest = st.has_events_oldest ? st.events_oldest_due_at : now_ms;
 	put_help(out, "offload_events_due_age_seconds", "gauge",
 		 "How long the oldest due event has been waiting (0 when none).");
 	buf_printf(out, "offload_events_due_age_seconds %.3f\n",
 		   (double)(now_ms > oldest ? now_ms - oldest : 0) / 1e3);
 	put_help(out, "offload_webhook_deliveries", "gauge",
 		 "Webhook deliveries by state: pending (incl. retrying), delivered, dead.");
-	put_counts(out, "offload_webhook_deliveries", "state", hooks, states);
+	put_counts(out, "offload_webhook_deliveries", "state", st.deliveries, st.n_deliveries, states);
 	put_help(out, "offload_webhook_deliveries_due", "gauge",
 		 "Pending webhook deliveries whose next attempt is due.");
-	buf_printf(out, "offload_webhook_deliveries_due %lld\n", (long long)db_res_int(hooks_due, 0, 0));
-	if (put_agent(out, db) < 0) {
-		log_warn("metrics: %s", db_error(db));
-		goto out;
-	}
-	rc = 0;
-out:
-	db_res_free(&cases);
-	db_res_free(&due);
-	db_res_free(&hooks);
-	db_res_free(&hooks_due);
-	return rc;
+	buf_printf(out, "offload_webhook_deliveries_due %lld\n", (long long)st.deliveries_due);
+	store_stats_free(&st);
+	return put_agent(out, db);
 }
 
 void metrics_get(struct http_request *r)

@@ -7,16 +7,17 @@
 #include "api/cases.h"
 #include "api/files.h"
 #include "api/http.h"
+#include "api/keycache.h"
 #include "api/metrics.h"
 #include "api/routes.h"
 #include "api/validate.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/auth.h"
 #include "store/db.h"
 
 #define ROUTE_AUTH 0x1 /* needs x-api-key */
 #define ROUTE_BODY 0x2 /* reads a JSON body */
-#define ROUTE_KEYED 0x4 /* needs x-api-key, but the handler looks it up with its own query */
 
 struct route {
 	const char *method;
@@ -30,7 +31,7 @@ static void health_get(struct http_request *r);
 static const struct route routes[] = {
 	{ "GET", "/cases", cases_list, ROUTE_AUTH },
 	{ "POST", "/cases", cases_create, ROUTE_AUTH | ROUTE_BODY },
-	{ "GET", "/cases/*", cases_get, ROUTE_KEYED },
+	{ "GET", "/cases/*", cases_get, ROUTE_AUTH },
 	{ "GET", "/cases/*/attachments/*", cases_attachment, ROUTE_AUTH },
 	{ "POST", "/cases/*/input", cases_input, ROUTE_AUTH | ROUTE_BODY },
 	{ "GET", "/files/*", files_download, 0 },
@@ -70,7 +71,7 @@ static int match(const char *pattern, const char *path, struct http_request *r)
 	return *pattern == '\0' && *path == '\0';
 }
 
-/* The cheap part of authentication, before any query (ROUTE_KEYED handlers do the rest). */
+/* The cheap part of authentication, before any lookup. */
 static int key_present_or_reply(struct http_request *r)
 {
 	const char *key = http_header(r, "HTTP_X_API_KEY");
@@ -82,43 +83,69 @@ static int key_present_or_reply(struct http_request *r)
 	return 1;
 }
 
-/* Looks the key up: 0 with r->client_id and r->plan set, or -1 after replying 401/403/500. */
+/* Looks the key up (through the per-process cache): 0 with r->client_id and r->plan set, or
+ * -1 after replying 401/403/500. */
 static int authenticate_or_reply(struct http_request *r)
 {
-	static const char sql[] =
-		"SELECT k.client_id, k.active, c.plan FROM api_keys k"
-		" JOIN clients c ON c.id = k.client_id WHERE k.key_hash = ?";
 	const char *key = http_header(r, "HTTP_X_API_KEY");
+	struct store_api_key k;
 	unsigned char hash[32];
-	struct db_arg args[1];
-	struct db_res *res = NULL;
-	int rc = -1;
+	const char *err = NULL;
+	int found;
 
 	if (!key_present_or_reply(r))
 		return -1;
 	util_sha256(key, strlen(key), hash);
-	args[0] = DB_BLOB(hash, sizeof hash);
-	if (db_query(r->t->db, sql, args, 1, &res) < 0) {
-		http_reply_internal(r, db_error(r->t->db));
-		goto out;
+	found = keycache_lookup(r->t->db, hash, &k, &r->key_generation, &err);
+	if (found < 0) {
+		http_reply_internal(r, err);
+		return -1;
 	}
-	if (db_res_rows(res) == 0) {
+	if (found == 0) {
 		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
-		goto out;
+		return -1;
 	}
-	if (db_res_int(res, 0, 1) != 1) {
+	if (!k.active) {
 		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
-		goto out;
+		return -1;
 	}
-	snprintf(r->client_id, sizeof r->client_id, "%s", db_res_get(res, 0, 0));
-	if (plans_parse(db_res_get(res, 0, 2), &r->plan) < 0) {
-		http_reply_internal(r, "client has an unknown plan");
-		goto out;
+	memcpy(r->client_id, k.client_id, sizeof r->client_id);
+	r->plan = k.plan;
+	return 0;
+}
+
+int routes_key_recheck_or_reply(struct http_request *r)
+{
+	const char *key = http_header(r, "HTTP_X_API_KEY");
+	struct store_api_key k;
+	unsigned char hash[32];
+	const char *err = NULL;
+	int found;
+
+	if (db_connections_made() == r->key_generation)
+		return 0;
+	/* The database was reconnected since the key was read: what the cache held may predate
+	 * a restart of its data. Read the key again on the new connection. */
+	keycache_clear();
+	util_sha256(key, strlen(key), hash);
+	found = store_api_key_lookup(r->t->db, hash, &k, &err);
+	if (found < 0) {
+		http_reply_internal(r, err);
+		return -1;
 	}
-	rc = 0;
-out:
-	db_res_free(&res);
-	return rc;
+	if (found == 0) {
+		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
+		return -1;
+	}
+	if (!k.active) {
+		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
+		return -1;
+	}
+	if (strcmp(k.client_id, r->client_id) != 0) {
+		http_reply_error(r, 403, "FORBIDDEN", "this API key now belongs to another client");
+		return -1;
+	}
+	return 0;
 }
 
 /* Content-Type, when given, must be JSON (parameters such as charset allowed). */
@@ -200,8 +227,6 @@ void routes_dispatch(struct api_thread *t)
 	/* match() ran for every route: redo it for the chosen one so params are its own. */
 	match(found->pattern, r.path, &r);
 	if ((found->flags & ROUTE_AUTH) && authenticate_or_reply(&r) < 0)
-		goto out;
-	if ((found->flags & ROUTE_KEYED) && !key_present_or_reply(&r))
 		goto out;
 	if (found->flags & ROUTE_BODY) {
 		if (content_type_or_reply(&r) < 0 ||

@@ -24,14 +24,6 @@ static const char case_sql[] =
 	"SELECT " CASE_COLUMNS
 	" FROM cases c LEFT JOIN input_requests r ON r.id = c.input_request_id WHERE c.id = ?";
 
-/* The API key, its client's plan and the case together: GET /cases/{id} in one statement. */
-static const char keyed_case_sql[] =
-	"SELECT k.client_id, k.active, cl.plan, " CASE_COLUMNS
-	" FROM api_keys k JOIN clients cl ON cl.id = k.client_id"
-	" LEFT JOIN cases c ON c.id = ?"
-	" LEFT JOIN input_requests r ON r.id = c.input_request_id"
-	" WHERE k.key_hash = ?";
-
 enum {
 	COL_ID, COL_CLIENT, COL_REF, COL_STATUS, COL_CHANNEL, COL_CREATED, COL_UPDATED,
 	COL_NEXT, COL_ATTEMPTS, COL_MAX_ATTEMPTS, COL_DELAY, COL_GOAL, COL_COUNTERPARTY,
@@ -39,12 +31,6 @@ enum {
 	COL_FAILURE, COL_WEBHOOK, COL_IR_ID, COL_IR_QUESTION, COL_IR_STATUS, COL_IR_AT,
 	COL_HAS_ATTACHMENTS,
 };
-
-/* Stored JSON was validated on the way in; a NULL here means a damaged row, shown as null. */
-static json_object *parse_stored(const char *text)
-{
-	return text ? json_tokener_parse(text) : NULL;
-}
 
 static void add_str(json_object *o, const char *key, const char *v)
 {
@@ -130,67 +116,220 @@ int caseview_transcript(struct db *db, const char *case_id, char **text_r)
 	return 0;
 }
 
-/* A column of the row at offset base (the keyed query has three columns in front). */
-#define GET(col) db_res_get(res, 0, base + (col))
-#define GETI(col) db_res_int(res, 0, base + (col))
+/* JSON text written straight into a buffer: the case is mostly stored JSON (validated by
+ * the columns' CHECK (JSON_VALID(...))), copied as it is instead of parsed and printed again. */
+struct jw {
+	struct buf *b;
+	int failed; /* the buffer's maximum was reached */
+};
 
-/* Builds the case object from the row; consumes atts; transcript may be NULL. */
-static json_object *build_case(const struct db_res *res, size_t base, unsigned flags,
-			       json_object *atts, const char *transcript)
+static void jw_raw(struct jw *w, const char *s, size_t len)
 {
-	json_object *c = json_object_new_object();
-
-	add_str(c, "caseId", GET(COL_ID));
-	if (flags & CASEVIEW_INTERNAL)
-		add_str(c, "clientId", GET(COL_CLIENT));
-	if (GET(COL_REF))
-		add_str(c, "clientReferenceId", GET(COL_REF));
-	add_str(c, "status", GET(COL_STATUS));
-	add_str(c, "channel", GET(COL_CHANNEL));
-	add_int(c, "createdAt", GETI(COL_CREATED));
-	add_int(c, "updatedAt", GETI(COL_UPDATED));
-	add_int(c, "nextActionAt", GETI(COL_NEXT));
-	add_int(c, "attemptCount", GETI(COL_ATTEMPTS));
-	add_int(c, "maxAttempts", GETI(COL_MAX_ATTEMPTS));
-	add_int(c, "followUpDelayHours", GETI(COL_DELAY));
-	json_object_object_add(c, "goal", parse_stored(GET(COL_GOAL)));
-	json_object_object_add(c, "counterparty", parse_stored(GET(COL_COUNTERPARTY)));
-	json_object_object_add(c, "senderPersona", parse_stored(GET(COL_PERSONA)));
-	if (GET(COL_CONSTRAINTS))
-		json_object_object_add(c, "constraints", parse_stored(GET(COL_CONSTRAINTS)));
-	if (GET(COL_SCHEMA))
-		json_object_object_add(c, "resultSchema", parse_stored(GET(COL_SCHEMA)));
-	json_object_object_add(c, "attachments", atts ? atts : json_object_new_array());
-	add_str(c, "resultStatus", GET(COL_RESULT_STATUS));
-	json_object_object_add(c, "result", parse_stored(GET(COL_RESULT)));
-	if (GET(COL_IR_ID)) {
-		json_object *ir = json_object_new_object();
-
-		add_str(ir, "id", GET(COL_IR_ID));
-		add_str(ir, "question", GET(COL_IR_QUESTION));
-		add_str(ir, "status", GET(COL_IR_STATUS));
-		add_int(ir, "requestedAt", GETI(COL_IR_AT));
-		json_object_object_add(c, "inputRequest", ir);
-	} else {
-		json_object_object_add(c, "inputRequest", NULL);
-	}
-	add_str(c, "failureReason", GET(COL_FAILURE));
-	json_object_object_add(c, "metadata", parse_stored(GET(COL_METADATA)));
-	if (flags & CASEVIEW_INTERNAL)
-		add_str(c, "clientWebhookUrl", GET(COL_WEBHOOK));
-	if (flags & CASEVIEW_TRANSCRIPT)
-		add_str(c, "conversationThread", transcript ? transcript : "");
-	return c;
+	if (!w->failed && buf_append(w->b, s, len) < 0)
+		w->failed = 1;
 }
 
-int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object **case_r,
-		 char client_id_r[37])
+static void jw_lit(struct jw *w, const char *s)
+{
+	jw_raw(w, s, strlen(s));
+}
+
+/* A JSON string with the escapes json-c writes (no escaped slashes). */
+static void jw_str(struct jw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	if (!s) {
+		jw_lit(w, "null");
+		return;
+	}
+	jw_raw(w, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[7];
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jw_raw(w, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		jw_raw(w, esc, n);
+	}
+	jw_raw(w, run, (size_t)(s - run));
+	jw_raw(w, "\"", 1);
+}
+
+static void jw_int(struct jw *w, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof num, "%lld", (long long)v);
+
+	jw_raw(w, num, (size_t)n);
+}
+
+/* ,"key": */
+static void jw_key(struct jw *w, const char *key)
+{
+	jw_raw(w, ",\"", 2);
+	jw_lit(w, key);
+	jw_raw(w, "\":", 2);
+}
+
+/* Stored JSON as it is, or null. */
+static void jw_stored(struct jw *w, const char *text)
+{
+	jw_lit(w, text ? text : "null");
+}
+
+static int write_attachments(struct db *db, const char *case_id, struct jw *w)
+{
+	static const char sql[] =
+		"SELECT id, name, size, content_type, message_id, inbox_id, received_at"
+		" FROM attachments WHERE case_id = ? ORDER BY received_at, id";
+	struct db_arg args[] = { DB_STR(case_id) };
+	struct db_res *res = NULL;
+
+	if (db_query(db, sql, args, 1, &res) < 0) {
+		log_error("loading attachments of case %s: %s", case_id, db_error(db));
+		return -1;
+	}
+	jw_raw(w, "[", 1);
+	for (size_t i = 0; i < db_res_rows(res); i++) {
+		jw_lit(w, i ? ",{\"attachmentId\":" : "{\"attachmentId\":");
+		jw_str(w, db_res_get(res, i, 0));
+		jw_key(w, "name");
+		jw_str(w, db_res_get(res, i, 1));
+		jw_key(w, "size");
+		jw_int(w, db_res_int(res, i, 2));
+		jw_key(w, "type");
+		jw_str(w, db_res_get(res, i, 3));
+		jw_key(w, "messageId");
+		jw_str(w, db_res_get(res, i, 4));
+		jw_key(w, "inboxId");
+		jw_str(w, db_res_get(res, i, 5));
+		jw_key(w, "receivedAt");
+		jw_int(w, db_res_int(res, i, 6));
+		jw_raw(w, "}", 1);
+	}
+	jw_raw(w, "]", 1);
+	db_res_free(&res);
+	return 0;
+}
+
+#define GET(col) db_res_get(res, 0, (col))
+#define GETI(col) db_res_int(res, 0, (col))
+
+/* The case object from its row (SPEC §3 field order); -1 on a database error. */
+static int write_case(struct db *db, const struct db_res *res, unsigned flags, struct jw *w)
+{
+	const char *id = GET(COL_ID);
+
+	jw_lit(w, "{\"caseId\":");
+	jw_str(w, id);
+	if (flags & CASEVIEW_INTERNAL) {
+		jw_key(w, "clientId");
+		jw_str(w, GET(COL_CLIENT));
+	}
+	if (GET(COL_REF)) {
+		jw_key(w, "clientReferenceId");
+		jw_str(w, GET(COL_REF));
+	}
+	jw_key(w, "status");
+	jw_str(w, GET(COL_STATUS));
+	jw_key(w, "channel");
+	jw_str(w, GET(COL_CHANNEL));
+	jw_key(w, "createdAt");
+	jw_int(w, GETI(COL_CREATED));
+	jw_key(w, "updatedAt");
+	jw_int(w, GETI(COL_UPDATED));
+	jw_key(w, "nextActionAt");
+	jw_int(w, GETI(COL_NEXT));
+	jw_key(w, "attemptCount");
+	jw_int(w, GETI(COL_ATTEMPTS));
+	jw_key(w, "maxAttempts");
+	jw_int(w, GETI(COL_MAX_ATTEMPTS));
+	jw_key(w, "followUpDelayHours");
+	jw_int(w, GETI(COL_DELAY));
+	jw_key(w, "goal");
+	jw_stored(w, GET(COL_GOAL));
+	jw_key(w, "counterparty");
+	jw_stored(w, GET(COL_COUNTERPARTY));
+	jw_key(w, "senderPersona");
+	jw_stored(w, GET(COL_PERSONA));
+	if (GET(COL_CONSTRAINTS)) {
+		jw_key(w, "constraints");
+		jw_stored(w, GET(COL_CONSTRAINTS));
+	}
+	if (GET(COL_SCHEMA)) {
+		jw_key(w, "resultSchema");
+		jw_stored(w, GET(COL_SCHEMA));
+	}
+	jw_key(w, "attachments");
+	if (!GETI(COL_HAS_ATTACHMENTS))
+		jw_raw(w, "[]", 2);
+	else if (write_attachments(db, id, w) < 0)
+		return -1;
+	jw_key(w, "resultStatus");
+	jw_str(w, GET(COL_RESULT_STATUS));
+	jw_key(w, "result");
+	jw_stored(w, GET(COL_RESULT));
+	jw_key(w, "inputRequest");
+	if (GET(COL_IR_ID)) {
+		jw_lit(w, "{\"id\":");
+		jw_str(w, GET(COL_IR_ID));
+		jw_key(w, "question");
+		jw_str(w, GET(COL_IR_QUESTION));
+		jw_key(w, "status");
+		jw_str(w, GET(COL_IR_STATUS));
+		jw_key(w, "requestedAt");
+		jw_int(w, GETI(COL_IR_AT));
+		jw_raw(w, "}", 1);
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_key(w, "failureReason");
+	jw_str(w, GET(COL_FAILURE));
+	jw_key(w, "metadata");
+	jw_stored(w, GET(COL_METADATA));
+	if (flags & CASEVIEW_INTERNAL) {
+		jw_key(w, "clientWebhookUrl");
+		jw_str(w, GET(COL_WEBHOOK));
+	}
+	if (flags & CASEVIEW_TRANSCRIPT) {
+		char *transcript = NULL;
+
+		if (caseview_transcript(db, id, &transcript) < 0)
+			return -1;
+		jw_key(w, "conversationThread");
+		jw_str(w, transcript);
+		free(transcript);
+	}
+	jw_raw(w, "}", 1);
+	return 0;
+}
+
+int caseview_get_text(struct db *db, const char *case_id, unsigned flags, const char *only_client,
+		      struct buf *out, char client_id_r[37])
 {
 	struct db_arg args[] = { DB_STR(case_id) };
 	struct db_res *res = NULL;
-	json_object *atts = NULL;
-	char *transcript = NULL;
-	size_t base = 0;
+	struct jw w = { .b = out, .failed = 0 };
 	int rc = -1;
 
 	if (db_query(db, case_sql, args, 1, &res) < 0) {
@@ -201,61 +340,39 @@ int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object
 		rc = 0;
 		goto out;
 	}
-	if (GETI(COL_HAS_ATTACHMENTS) && caseview_attachments(db, case_id, &atts) < 0)
-		goto out;
-	if ((flags & CASEVIEW_TRANSCRIPT) && caseview_transcript(db, case_id, &transcript) < 0)
-		goto out;
 	snprintf(client_id_r, 37, "%s", GET(COL_CLIENT));
-	*case_r = build_case(res, base, flags, atts, transcript);
-	atts = NULL;
 	rc = 1;
+	/* Another client's case is not built at all: nothing of it may leak. */
+	if (only_client && strcmp(client_id_r, only_client) != 0)
+		goto out;
+	if (write_case(db, res, flags, &w) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (w.failed) {
+		log_error("case %s: its JSON is larger than %zu bytes", case_id, out->max);
+		rc = -1;
+	}
 out:
-	json_object_put(atts);
-	free(transcript);
 	db_res_free(&res);
 	return rc;
 }
 
-int caseview_get_keyed(struct db *db, const unsigned char key_hash[32], const char *case_id,
-		       unsigned flags, struct caseview_key *key_r, json_object **case_r)
+int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object **case_r,
+		 char client_id_r[37])
 {
-	struct db_arg args[] = { DB_STR(case_id), DB_BLOB(key_hash, 32) };
-	struct db_res *res = NULL;
-	json_object *atts = NULL;
-	char *transcript = NULL;
-	size_t base = 3;
-	int rc = -1;
+	struct buf out;
+	int rc;
 
-	*case_r = NULL;
-	memset(key_r, 0, sizeof *key_r);
-	if (db_query(db, keyed_case_sql, args, 2, &res) < 0) {
-		log_error("loading case %s: %s", case_id, db_error(db));
-		goto out;
+	buf_init(&out, CASEVIEW_MAX_JSON);
+	rc = caseview_get_text(db, case_id, flags, NULL, &out, client_id_r);
+	if (rc == 1) {
+		*case_r = json_tokener_parse(out.data);
+		if (!*case_r) {
+			log_error("case %s: stored JSON does not parse", case_id);
+			rc = -1;
+		}
 	}
-	if (db_res_rows(res) == 0) {
-		rc = 0;
-		goto out;
-	}
-	snprintf(key_r->client_id, sizeof key_r->client_id, "%s", db_res_get(res, 0, 0));
-	key_r->active = db_res_int(res, 0, 1) == 1;
-	snprintf(key_r->plan, sizeof key_r->plan, "%s", db_res_get(res, 0, 2));
-	rc = 1;
-	if (!key_r->active || !GET(COL_ID))
-		goto out;
-	snprintf(key_r->case_client_id, sizeof key_r->case_client_id, "%s", GET(COL_CLIENT));
-	/* Another client's case is not built at all: nothing of it may leak. */
-	if (strcmp(key_r->case_client_id, key_r->client_id) != 0)
-		goto out;
-	if ((GETI(COL_HAS_ATTACHMENTS) && caseview_attachments(db, case_id, &atts) < 0) ||
-	    ((flags & CASEVIEW_TRANSCRIPT) && caseview_transcript(db, case_id, &transcript) < 0)) {
-		rc = -1;
-		goto out;
-	}
-	*case_r = build_case(res, base, flags, atts, transcript);
-	atts = NULL;
-out:
-	json_object_put(atts);
-	free(transcript);
-	db_res_free(&res);
+	buf_free(&out);
 	return rc;
 }

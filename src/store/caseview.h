@@ -6,12 +6,16 @@
 #include <json-c/json.h>
 
 struct db;
+struct buf;
 
 #define CASEVIEW_TRANSCRIPT 0x1 /* add conversationThread */
 #define CASEVIEW_INTERNAL 0x2   /* add clientId and clientWebhookUrl (offloadctl only) */
 
 /* Upper bound on a transcript; a thread beyond it is cut with a marker. */
 #define CASEVIEW_MAX_TRANSCRIPT (4 * 1024 * 1024)
+/* Upper bound on the JSON of one case: the transcript with every byte escaped (6 bytes for
+ * a control character), plus the stored objects. */
+#define CASEVIEW_MAX_JSON (8 * CASEVIEW_MAX_TRANSCRIPT)
 
 /*
  * Loads case_id. Returns 1 and sets *case_r (caller frees with json_object_put) and
@@ -21,22 +25,15 @@ struct db;
 int caseview_get(struct db *db, const char *case_id, unsigned flags, json_object **case_r,
 		 char client_id_r[37]);
 
-/* What caseview_get_keyed learnt about the API key and the case's owner. */
-struct caseview_key {
-	char client_id[37];      /* the key's client */
-	int active;              /* the key is active */
-	char plan[17];           /* the client's plan */
-	char case_client_id[37]; /* the case's client; empty when there is no such case */
-};
-
 /*
- * GET /cases/{id} in one statement: looks the API key up by its SHA-256 and loads the case
- * with it. Returns 0 when the key is unknown, -1 on a database error (logged), else 1 with
- * *key_r filled and *case_r set (caller frees) only when the key is active and the case
- * exists and belongs to the key's client.
+ * Like caseview_get, but appends the case's JSON text to out (whose maximum should be
+ * CASEVIEW_MAX_JSON) without building json-c objects. When only_client is not NULL and the
+ * case belongs to another client, nothing is written (client_id_r still says whose it is).
+ * Returns 1 (case found; client_id_r set), 0 when there is no such case, -1 on a database
+ * error or when the JSON would exceed out's maximum (logged).
  */
-int caseview_get_keyed(struct db *db, const unsigned char key_hash[32], const char *case_id,
-		       unsigned flags, struct caseview_key *key_r, json_object **case_r);
+int caseview_get_text(struct db *db, const char *case_id, unsigned flags, const char *only_client,
+		      struct buf *out, char client_id_r[37]);
 
 /* The attachments array of a case ([] when none): 0, or -1 on a database error. */
 int caseview_attachments(struct db *db, const char *case_id, json_object **array_r);

@@ -20,6 +20,13 @@
 struct db_stmt_cache {
 	const char *sql; /* the caller's literal: compared by address, then by text */
 	MYSQL_STMT *stmt;
+	/* Result bindings, made once when the statement is prepared and reused by every
+	 * execution (ncols 0: the statement returns no rows). */
+	size_t ncols;
+	MYSQL_BIND *binds;
+	unsigned long *lengths;
+	my_bool *nulls;
+	char *bufs; /* ncols * DB_FIRST_BUF */
 };
 
 struct db {
@@ -39,11 +46,15 @@ struct db {
 
 struct db_res {
 	size_t rows, cols, cap;
-	char **cells;   /* rows*cols, NULL for SQL NULL */
+	char **cells;   /* rows*cols, NULL for SQL NULL; point into arena */
 	size_t *lens;
+	char *arena;    /* every cell's bytes, each followed by a NUL */
+	size_t arena_len, arena_cap;
 };
 
 static char open_error[2048];
+/* Connections established by this process, for db_connections_made(). */
+static uint64_t connections_made;
 
 int db_library_init(void)
 {
@@ -61,11 +72,21 @@ static void set_error(struct db *db, unsigned no, const char *text)
 	snprintf(db->last_error, sizeof db->last_error, "%s", text ? text : "unknown error");
 }
 
+static void stmt_cache_free(struct db_stmt_cache *c)
+{
+	if (c->stmt)
+		mysql_stmt_close(c->stmt);
+	free(c->binds);
+	free(c->lengths);
+	free(c->nulls);
+	free(c->bufs);
+	memset(c, 0, sizeof *c);
+}
+
 static void drop_statements(struct db *db)
 {
 	for (size_t i = 0; i < db->n_stmts; i++)
-		if (db->stmts[i].stmt)
-			mysql_stmt_close(db->stmts[i].stmt);
+		stmt_cache_free(&db->stmts[i]);
 	db->n_stmts = 0;
 }
 
@@ -107,7 +128,13 @@ static int connect_db(struct db *db)
 	}
 	db->mysql = m;
 	db->ever_connected = 1;
+	__atomic_add_fetch(&connections_made, 1, __ATOMIC_SEQ_CST);
 	return 0;
+}
+
+uint64_t db_connections_made(void)
+{
+	return __atomic_load_n(&connections_made, __ATOMIC_SEQ_CST);
 }
 
 static struct db *db_create(struct cfg *cfg, int connect, const char **error_r)
@@ -209,13 +236,41 @@ static int ensure_connected(struct db *db)
 	return 0;
 }
 
-static MYSQL_STMT *get_stmt(struct db *db, const char *sql)
+/* (Re)makes the result bindings of c for ncols columns. */
+static void stmt_bindings(struct db_stmt_cache *c, size_t ncols)
 {
+	free(c->binds);
+	free(c->lengths);
+	free(c->nulls);
+	free(c->bufs);
+	c->binds = NULL;
+	c->lengths = NULL;
+	c->nulls = NULL;
+	c->bufs = NULL;
+	c->ncols = ncols;
+	if (ncols == 0)
+		return;
+	c->binds = xcalloc(ncols, sizeof *c->binds);
+	c->lengths = xcalloc(ncols, sizeof *c->lengths);
+	c->nulls = xcalloc(ncols, sizeof *c->nulls);
+	c->bufs = xmalloc(ncols * DB_FIRST_BUF);
+	for (size_t i = 0; i < ncols; i++) {
+		c->binds[i].buffer_type = MYSQL_TYPE_STRING;
+		c->binds[i].buffer = c->bufs + i * DB_FIRST_BUF;
+		c->binds[i].buffer_length = DB_FIRST_BUF;
+		c->binds[i].length = &c->lengths[i];
+		c->binds[i].is_null = &c->nulls[i];
+	}
+}
+
+static struct db_stmt_cache *get_stmt(struct db *db, const char *sql)
+{
+	struct db_stmt_cache *c;
 	MYSQL_STMT *stmt;
 
 	for (size_t i = 0; i < db->n_stmts; i++)
 		if (db->stmts[i].sql == sql)
-			return db->stmts[i].stmt;
+			return &db->stmts[i];
 	stmt = mysql_stmt_init(db->mysql);
 	if (!stmt) {
 		set_error(db, mysql_errno(db->mysql), mysql_error(db->mysql));
@@ -228,21 +283,24 @@ static MYSQL_STMT *get_stmt(struct db *db, const char *sql)
 	}
 	if (db->n_stmts == DB_MAX_STMTS) {
 		/* More distinct statements than expected: forget the oldest. */
-		mysql_stmt_close(db->stmts[0].stmt);
+		stmt_cache_free(&db->stmts[0]);
 		memmove(&db->stmts[0], &db->stmts[1], (DB_MAX_STMTS - 1) * sizeof db->stmts[0]);
 		db->n_stmts--;
 	}
-	db->stmts[db->n_stmts].sql = sql;
-	db->stmts[db->n_stmts].stmt = stmt;
+	c = &db->stmts[db->n_stmts];
+	memset(c, 0, sizeof *c);
+	c->sql = sql;
+	c->stmt = stmt;
+	stmt_bindings(c, mysql_stmt_field_count(stmt));
 	db->n_stmts++;
-	return stmt;
+	return c;
 }
 
 static void forget_stmt(struct db *db, const char *sql)
 {
 	for (size_t i = 0; i < db->n_stmts; i++) {
 		if (db->stmts[i].sql == sql) {
-			mysql_stmt_close(db->stmts[i].stmt);
+			stmt_cache_free(&db->stmts[i]);
 			memmove(&db->stmts[i], &db->stmts[i + 1],
 				(db->n_stmts - i - 1) * sizeof db->stmts[0]);
 			db->n_stmts--;
@@ -254,11 +312,25 @@ static void forget_stmt(struct db *db, const char *sql)
 static void res_add_row(struct db_res *res)
 {
 	if (res->rows == res->cap) {
-		res->cap = res->cap ? res->cap * 2 : 8;
+		res->cap = res->cap ? res->cap * 2 : 4;
 		res->cells = xrealloc(res->cells, res->cap * res->cols * sizeof *res->cells);
 		res->lens = xrealloc(res->lens, res->cap * res->cols * sizeof *res->lens);
 	}
 	res->rows++;
+}
+
+/* Room for len more bytes in the arena; returns the offset they go to. */
+static size_t res_reserve(struct db_res *res, size_t len)
+{
+	if (res->arena_cap - res->arena_len < len) {
+		size_t cap = res->arena_cap ? res->arena_cap : 1024;
+
+		while (cap - res->arena_len < len)
+			cap *= 2;
+		res->arena = xrealloc(res->arena, cap);
+		res->arena_cap = cap;
+	}
+	return res->arena_len;
 }
 
 static int stmt_error(struct db *db, MYSQL_STMT *stmt)
@@ -267,32 +339,32 @@ static int stmt_error(struct db *db, MYSQL_STMT *stmt)
 	return -1;
 }
 
+/* Sentinel in cells while the arena still moves: offset + 1, 0 for NULL. */
+#define CELL_OFFSET(off) ((char *)(uintptr_t)((off) + 1))
+
 /* One attempt: 0 ok, -1 error (db->last_errno says which). */
 static int run_once(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
 		    struct db_res **res_r)
 {
 	MYSQL_BIND params[DB_MAX_PARAMS];
-	MYSQL_BIND *binds = NULL;
-	MYSQL_RES *meta = NULL;
+	struct db_stmt_cache *c;
 	struct db_res *res = NULL;
-	unsigned long *lengths = NULL;
-	my_bool *nulls = NULL;
-	char **bufs = NULL;
 	MYSQL_STMT *stmt;
-	size_t ncols = 0;
+	size_t ncols;
 	int rc = -1;
 
 	if (ensure_connected(db) < 0)
 		return -1;
-	stmt = get_stmt(db, sql);
-	if (!stmt)
+	c = get_stmt(db, sql);
+	if (!c)
 		return -1;
+	stmt = c->stmt;
 	if (nargs > DB_MAX_PARAMS || mysql_stmt_param_count(stmt) != nargs) {
 		set_error(db, CR_PARAMS_NOT_BOUND, "parameter count mismatch");
 		log_error("statement parameter count mismatch: %s", sql);
 		return -1;
 	}
-	memset(params, 0, sizeof params);
+	memset(params, 0, nargs * sizeof params[0]);
 	for (size_t i = 0; i < nargs; i++) {
 		switch (args[i].type) {
 		case DB_ARG_NULL:
@@ -318,25 +390,13 @@ static int run_once(struct db *db, const char *sql, const struct db_arg *args, s
 	db->affected = (int64_t)mysql_stmt_affected_rows(stmt);
 	db->insert_id = (int64_t)mysql_stmt_insert_id(stmt);
 
-	meta = mysql_stmt_result_metadata(stmt);
-	if (!meta) {
-		rc = 0;
-		goto out;
-	}
-	ncols = mysql_num_fields(meta);
-	binds = xcalloc(ncols, sizeof *binds);
-	lengths = xcalloc(ncols, sizeof *lengths);
-	nulls = xcalloc(ncols, sizeof *nulls);
-	bufs = xcalloc(ncols, sizeof *bufs);
-	for (size_t c = 0; c < ncols; c++) {
-		bufs[c] = xmalloc(DB_FIRST_BUF);
-		binds[c].buffer_type = MYSQL_TYPE_STRING;
-		binds[c].buffer = bufs[c];
-		binds[c].buffer_length = DB_FIRST_BUF;
-		binds[c].length = &lengths[c];
-		binds[c].is_null = &nulls[c];
-	}
-	if (mysql_stmt_bind_result(stmt, binds) != 0) {
+	/* The server may have re-prepared the statement with other columns (a table altered). */
+	if (mysql_stmt_field_count(stmt) != c->ncols)
+		stmt_bindings(c, mysql_stmt_field_count(stmt));
+	ncols = c->ncols;
+	if (ncols == 0)
+		return 0;
+	if (mysql_stmt_bind_result(stmt, c->binds) != 0) {
 		stmt_error(db, stmt);
 		goto out;
 	}
@@ -354,53 +414,48 @@ static int run_once(struct db *db, const char *sql, const struct db_arg *args, s
 		}
 		res_add_row(res);
 		base = (res->rows - 1) * ncols;
-		for (size_t c = 0; c < ncols; c++) {
-			char *cell;
+		for (size_t k = 0; k < ncols; k++) {
+			unsigned long len = c->lengths[k];
+			size_t off;
 
-			if (nulls[c]) {
-				res->cells[base + c] = NULL;
-				res->lens[base + c] = 0;
+			res->cells[base + k] = NULL;
+			res->lens[base + k] = 0;
+			if (c->nulls[k])
 				continue;
-			}
-			cell = xmalloc(lengths[c] + 1);
-			if (lengths[c] > DB_FIRST_BUF) {
+			off = res_reserve(res, (size_t)len + 1);
+			if (len > DB_FIRST_BUF) {
 				MYSQL_BIND one;
 
 				memset(&one, 0, sizeof one);
 				one.buffer_type = MYSQL_TYPE_STRING;
-				one.buffer = cell;
-				one.buffer_length = lengths[c];
-				if (mysql_stmt_fetch_column(stmt, &one, (unsigned)c, 0) != 0) {
-					free(cell);
-					res->cells[base + c] = NULL;
-					res->lens[base + c] = 0;
-					for (size_t k = c + 1; k < ncols; k++) {
-						res->cells[base + k] = NULL;
-						res->lens[base + k] = 0;
+				one.buffer = res->arena + off;
+				one.buffer_length = len;
+				if (mysql_stmt_fetch_column(stmt, &one, (unsigned)k, 0) != 0) {
+					for (size_t j = k + 1; j < ncols; j++) {
+						res->cells[base + j] = NULL;
+						res->lens[base + j] = 0;
 					}
 					stmt_error(db, stmt);
 					goto out;
 				}
 			} else {
-				memcpy(cell, bufs[c], lengths[c]);
+				memcpy(res->arena + off, c->bufs + k * DB_FIRST_BUF, len);
 			}
-			cell[lengths[c]] = '\0';
-			res->cells[base + c] = cell;
-			res->lens[base + c] = lengths[c];
+			res->arena[off + len] = '\0';
+			res->arena_len += (size_t)len + 1;
+			res->cells[base + k] = CELL_OFFSET(off);
+			res->lens[base + k] = len;
 		}
 	}
 	rc = 0;
 out:
-	if (meta) {
-		mysql_free_result(meta);
-		mysql_stmt_free_result(stmt);
+	mysql_stmt_free_result(stmt);
+	if (res) {
+		/* The arena has stopped moving: offsets become pointers. */
+		for (size_t i = 0; i < res->rows * res->cols; i++)
+			if (res->cells[i])
+				res->cells[i] = res->arena + ((uintptr_t)res->cells[i] - 1);
 	}
-	for (size_t c = 0; bufs && c < ncols; c++)
-		free(bufs[c]);
-	free(bufs);
-	free(binds);
-	free(lengths);
-	free(nulls);
 	if (rc == 0 && res_r)
 		*res_r = res;
 	else
@@ -582,8 +637,7 @@ void db_res_free(struct db_res **resp)
 
 	if (!res)
 		return;
-	for (size_t i = 0; i < res->rows * res->cols; i++)
-		free(res->cells[i]);
+	free(res->arena);
 	free(res->cells);
 	free(res->lens);
 	free(res);

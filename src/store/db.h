@@ -84,6 +84,14 @@ const char *db_error(const struct db *db);
 unsigned db_errno(const struct db *db);
 /* 1 when the last error means the server could not be reached. */
 int db_error_is_connection(const struct db *db);
+/*
+ * How many connections to MariaDB this process has established so far, all handles
+ * together (thread-safe). A server restart drops every connection, so a count that changed
+ * since some data was read means the process may have reconnected to a server whose data
+ * is not what it read: caches keyed on it (the API-key cache) start afresh.
+ */
+uint64_t db_connections_made(void);
+
 /* Makes sure the connection answers (reconnecting if needed): 0 or -1. */
 int db_ping(struct db *db);
 

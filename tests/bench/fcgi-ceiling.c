@@ -10,6 +10,8 @@
 
 #include <fcgiapp.h>
 
+#include "api/conns.h"
+
 #define CEILING_MAX_THREADS 256
 
 /* The same envelope and the same headers offload-api sends with a 200, so that the only
@@ -18,7 +20,8 @@ static const char body[] = "{\"ok\":true,\"data\":{}}";
 
 struct ceiling_thread {
 	FCGX_Request req;
-	pthread_t tid;
+	char head[256];
+	int head_len;
 };
 
 static void usage(FILE *f)
@@ -31,30 +34,19 @@ static void usage(FILE *f)
 		"Run it under spawn-fcgi (descriptor 0 is the listening socket):\n"
 		"  spawn-fcgi -n -s DIR/ceiling.sock -M 0666 -- fcgi-ceiling -t 5\n"
 		"\n"
-		"  -t THREADS  threads, each blocked in FCGX_Accept_r (default 5, at most %d)\n"
+		"  -t THREADS  threads serving requests (default 5, at most %d); idle connections\n"
+		"              nginx keeps open wait in epoll (src/api/conns.c), as in offload-api\n"
 		"SIGTERM or SIGINT: finish the requests in progress and exit.\n",
 		CEILING_MAX_THREADS);
 }
 
-static void *serve(void *arg)
+/* Through src/api/conns.c, as offload-api: a kept connection waits in epoll, not a thread. */
+static void serve(FCGX_Request *req, void *arg)
 {
 	struct ceiling_thread *t = arg;
-	char head[256];
-	int head_len;
 
-	/* libfcgi's FCGX_FPrintF has no %zu: the header is formatted here, once. */
-	head_len = snprintf(head, sizeof head,
-			    "Status: 200 OK\r\nContent-Type: application/json\r\n"
-			    "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
-			    sizeof body - 1);
-	if (head_len < 0 || (size_t)head_len >= sizeof head)
-		return NULL;
-	while (FCGX_Accept_r(&t->req) >= 0) {
-		FCGX_PutStr(head, head_len, t->req.out);
-		FCGX_PutStr(body, (int)(sizeof body - 1), t->req.out);
-		FCGX_Finish_r(&t->req);
-	}
-	return NULL;
+	FCGX_PutStr(t->head, t->head_len, req->out);
+	FCGX_PutStr(body, (int)(sizeof body - 1), req->out);
 }
 
 /* Parses a whole decimal number within [min, max]: 0 and *out, or -1. */
@@ -75,9 +67,10 @@ int main(int argc, char **argv)
 {
 	struct ceiling_thread *threads = NULL;
 	long n_threads = 5;
-	size_t started = 0;
+	FCGX_Request **reqs = NULL;
+	void **args = NULL;
 	sigset_t sigs;
-	int c, sig, e, rc = 1;
+	int c, sig, rc = 1;
 
 	while ((c = getopt(argc, argv, "t:h")) != -1) {
 		switch (c) {
@@ -118,31 +111,31 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	threads = calloc((size_t)n_threads, sizeof *threads);
-	if (!threads) {
+	reqs = calloc((size_t)n_threads, sizeof *reqs);
+	args = calloc((size_t)n_threads, sizeof *args);
+	if (!threads || !reqs || !args) {
 		fprintf(stderr, "fcgi-ceiling: out of memory\n");
-		return 1;
+		goto out;
 	}
 	for (long i = 0; i < n_threads; i++) {
-		FCGX_InitRequest(&threads[i].req, 0, 0);
-		e = pthread_create(&threads[i].tid, NULL, serve, &threads[i]);
-		if (e != 0) {
-			fprintf(stderr, "fcgi-ceiling: pthread_create: %s\n", strerror(e));
-			goto stop;
-		}
-		started++;
+		/* libfcgi's FCGX_FPrintF has no %zu: the header is formatted here, once. */
+		threads[i].head_len = snprintf(threads[i].head, sizeof threads[i].head,
+					       "Status: 200 OK\r\nContent-Type: application/json\r\n"
+					       "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+					       sizeof body - 1);
+		reqs[i] = &threads[i].req;
+		args[i] = &threads[i];
 	}
+	if (conns_start(0, reqs, args, (size_t)n_threads, serve) < 0)
+		goto out;
 	fprintf(stderr, "fcgi-ceiling: serving with %ld threads\n", n_threads);
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	rc = 0;
-stop:
-	/* Wake every thread blocked in accept(): shut the listening socket down. */
-	FCGX_ShutdownPending();
-	shutdown(0, SHUT_RDWR);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i].tid, NULL);
-	for (size_t i = 0; i < started; i++)
-		FCGX_Free(&threads[i].req, 1);
+	conns_stop();
+out:
+	free(reqs);
+	free(args);
 	free(threads);
 	return rc;
 }

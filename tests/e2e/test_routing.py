@@ -1,7 +1,9 @@
 """Route matching, methods, /healthz and authentication (SPEC §2)."""
+import threading
+import time
 import uuid
 
-from lib import expect_err, expect_ok, get, http, post, create_case, ctl_json, ctl, new_client_full, \
+from lib import expect_err, expect_ok, get, http, post, create_case, ctl_json, ctl, new_client_full, now_ms, sql, \
     minimal_case_body, valid_case_body, get_case, new_key, sql_one, sql_str
 
 
@@ -108,6 +110,26 @@ def test_auth_checked_before_body(ctx):
         expect_err(http("POST", "/cases/%s/input" % uuid.uuid4(), raw_body=b"[", key=key), 401, code)
 
 
+# SPEC §2: a deactivated key is refused within 1 s (offload-api may remember a key's state
+# for at most that long). Deadlines are taken after offloadctl returned, so after the commit.
+KEY_STALE_S = 1.0
+
+
+def _refused_by(method, path, body, key, deadline):
+    """Polls until the request is refused with 403; fails when a request sent after deadline
+    (time.monotonic()) is still served. Before the deadline it may be served as usual."""
+    while True:
+        sent = time.monotonic()
+        r = http(method, path, body=body, key=key)
+        if r.status == 403:
+            expect_err(r, 403, "FORBIDDEN")
+            return sent
+        assert sent < deadline, "%s %s: HTTP %s %.0f ms after the deactivation deadline" % (
+            method, path, r.status, (sent - deadline) * 1000)
+        assert r.status != 401 and r.status < 500, "%s %s: HTTP %s %r" % (method, path, r.status, r.raw[:200])
+        time.sleep(0.02)  # poll interval, not an assertion
+
+
 def test_deactivated_key_403_other_key_works(ctx):
     c = new_client_full("UNLIMITED")
     k1_id, k1 = c["keyId"], c["key"]
@@ -117,6 +139,7 @@ def test_deactivated_key_403_other_key_works(ctx):
     # both keys see the case: it belongs to the client
     assert get_case(cid, key=k2)["caseId"] == cid
     ctl("key", "deactivate", k1_id)
+    deadline = time.monotonic() + KEY_STALE_S
     keys = {k["keyId"]: k for k in ctl_json("key", "list", "--json")}
     assert k1_id in keys and k2_id in keys, "key list lacks the new keys"
     assert keys[k1_id]["active"] in (False, 0), "deactivated key listed as %r" % keys[k1_id]
@@ -124,6 +147,9 @@ def test_deactivated_key_403_other_key_works(ctx):
     assert keys[k1_id]["clientId"] == c["clientId"]
     assert "key" not in keys[k1_id], "key list shows the secret key"
     assert k1.startswith(keys[k1_id]["prefix"]), "prefix %r is not a prefix of the key" % keys[k1_id]["prefix"]
+    # Refused within 1 s (a process may remember the key that long), then on every route.
+    for method, path, body in _routes(cid):
+        _refused_by(method, path, body, k1, deadline)
     for method, path, body in _routes(cid):
         expect_err(http(method, path, body=body, key=k1), 403, "FORBIDDEN")
     # the other key of the same client still works and sees the same case
@@ -154,3 +180,98 @@ def test_internal_locations_not_reachable(ctx):
         r = http("GET", path, key=None)
         assert r.status == 404, "GET %s: HTTP %s %r" % (path, r.status, r.raw[:200])
         expect_err(r, 404, "NOT_FOUND")
+
+
+def test_key_deactivated_while_hot_refused_within_1s(ctx):
+    """A key in use by several connections at once (so remembered by offload-api) is refused
+    by every request sent more than 1 s after offloadctl deactivated it, and never served
+    again after its first refusal."""
+    c = new_client_full("UNLIMITED")
+    key_id, key = c["keyId"], c["key"]
+    cid = create_case(minimal_case_body(), key=key)
+    stop = threading.Event()
+    late = []          # (ms after the deadline, status) of requests served too late
+    refused_then_served = []
+
+    def hammer(deadline_box):
+        refused = False
+        while not stop.is_set():
+            sent = time.monotonic()
+            r = get("/cases/%s" % cid, key=key)
+            if r.status == 403:
+                refused = True
+            elif r.status == 200:
+                if refused:
+                    refused_then_served.append(r.status)
+                if deadline_box and sent > deadline_box[0]:
+                    late.append(((sent - deadline_box[0]) * 1000, r.status))
+            else:
+                late.append((0, r.status))
+
+    deadline_box = []
+    threads = [threading.Thread(target=hammer, args=(deadline_box,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        # Served while active, by several threads of offload-api.
+        expect_ok(get("/cases/%s" % cid, key=key), 200)
+        ctl("key", "deactivate", key_id)
+        deadline_box.append(time.monotonic() + KEY_STALE_S)
+        _refused_by("GET", "/cases/%s" % cid, None, key, deadline_box[0])
+        # Keep hammering a little past the deadline: every request must now be refused.
+        end = deadline_box[0] + 0.3
+        while time.monotonic() < end:
+            expect_err(get("/cases/%s" % cid, key=key), 403, "FORBIDDEN")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not late, "served after the 1 s deadline (ms late, status): %r" % late[:5]
+    assert not refused_then_served, "a connection was served again after a 403"
+
+
+def _com_select():
+    return int(sql_one("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
+                       " WHERE VARIABLE_NAME = 'COM_SELECT'"))
+
+
+def test_key_lookups_are_remembered(ctx):
+    """GET /cases/{id} with a key already seen makes one SELECT (the case), not two: the key's
+    state comes from offload-api's cache (at most 1 s old)."""
+    cid = create_case(minimal_case_body())
+    expect_ok(get("/cases/%s" % cid), 200)
+    n = 60
+    before = _com_select()
+    for _ in range(n):
+        expect_ok(get("/cases/%s" % cid), 200)
+    after = _com_select()
+    # One SELECT per GET, the reading of the counter itself, and a key lookup each time an
+    # entry expires (once a second) or a thread connects for the first time.
+    extra = after - before - n
+    assert extra < n // 3, "%d SELECTs for %d GETs: the key is looked up every time" % (after - before, n)
+
+
+def test_key_forgotten_when_the_database_connection_is_new(ctx):
+    """SPEC §2: a key's state is never remembered across a restart of the database. A restart
+    drops every connection; here the key is deactivated and offload-api's connections are
+    killed in one go (as a restart would), and the very next request is refused, without
+    waiting for the 1 s expiry of the remembered state."""
+    c = new_client_full("UNLIMITED")
+    key_id, key = c["keyId"], c["key"]
+    cid = create_case(minimal_case_body(), key=key)
+    for _ in range(5):  # remembered by offload-api now
+        expect_ok(get("/cases/%s" % cid, key=key), 200)
+    t0 = time.monotonic()
+    sql("UPDATE api_keys SET active = 0, deactivated_at = %d WHERE id = %s" % (now_ms(), sql_str(key_id)))
+    for (conn,) in sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'offload'"):
+        try:
+            sql("KILL CONNECTION %d" % int(conn))
+        except AssertionError:
+            pass  # gone already
+    r = get("/cases/%s" % cid, key=key)
+    elapsed = time.monotonic() - t0
+    if elapsed < KEY_STALE_S:
+        expect_err(r, 403, "FORBIDDEN")
+    # The API recovered its connections and the key stays refused.
+    expect_err(get("/cases/%s" % cid, key=key), 403, "FORBIDDEN")
+    expect_ok(get("/healthz", key=None), 200)

@@ -45,6 +45,7 @@ STATEMENT_TYPES = {"db_res", "db_arg"}  # struct db_res, struct db_arg
 # store/db.h for them.
 CONNECTION_FUNCS = {
     "db_library_init", "db_library_end", "db_open", "db_new", "db_close", "db_ping",
+    "db_connections_made",
 }
 # The last error of a handle, for a caller's log line or its choice of 500 or 503: not SQL.
 ERROR_FUNCS = {"db_error", "db_errno", "db_error_is_connection"}
