@@ -559,7 +559,7 @@ void cases_get(struct http_request *r)
 	if (found >= 0 && routes_key_recheck_or_reply(r) < 0)
 		goto out;
 	if (found < 0)
-		http_reply_internal(r, "loading a case failed");
+		http_reply_db_error(r, "loading a case failed");
 	else if (found == 0)
 		http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
 	else if (strcmp(owner, r->client_id) != 0)
@@ -590,7 +590,7 @@ void cases_attachment(struct http_request *r)
 	att = xmalloc(sizeof *att);
 	found = store_attachment_get(r->t->db, r->params[1], att, &err);
 	if (found < 0) {
-		http_reply_internal(r, err);
+		http_reply_db_error(r, err);
 		goto out;
 	}
 	if (found == 0 || strcmp(att->case_id, r->params[0]) != 0) {

@@ -25,7 +25,7 @@ int files_key_or_reply(struct http_request *r)
 	found = store_files_signing_key(t->db, t->files_key, sizeof t->files_key, &t->files_key_len,
 					&err);
 	if (found < 0) {
-		http_reply_internal(r, err);
+		http_reply_db_error(r, err);
 		return -1;
 	}
 	if (found == 0) {
@@ -116,7 +116,7 @@ void files_download(struct http_request *r)
 	}
 	found = store_attachment_get(r->t->db, r->params[0], a, &err);
 	if (found < 0) {
-		http_reply_internal(r, err);
+		http_reply_db_error(r, err);
 		goto out;
 	}
 	if (found == 0) {

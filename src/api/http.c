@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "store/db.h"
 
 static const char *reason(int status)
 {
@@ -120,6 +121,17 @@ void http_reply_internal(struct http_request *r, const char *what)
 {
 	log_error("%s %s: %s", r->method, r->path, what);
 	http_reply_error(r, 500, "INTERNAL_ERROR", "internal error; the request was not completed");
+}
+
+void http_reply_db_error(struct http_request *r, const char *what)
+{
+	if (!db_error_is_unavailable(r->t->db)) {
+		http_reply_internal(r, what);
+		return;
+	}
+	log_warn("%s %s: database unavailable: %s", r->method, r->path, what);
+	http_reply_error(r, 503, "SERVICE_UNAVAILABLE",
+			 "the database is unavailable; retry later");
 }
 
 void http_reply_headers(struct http_request *r, int status, const char *headers)

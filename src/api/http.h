@@ -69,6 +69,11 @@ void http_reply_error_headers(struct http_request *r, int status, const char *he
 /* Sends 500 INTERNAL_ERROR and logs what (never shown to the client). */
 void http_reply_internal(struct http_request *r, const char *what);
 
+/* After a failed database call on the request's connection: 503 SERVICE_UNAVAILABLE when
+ * the database cannot serve now (db_error_is_unavailable: down, or a Galera node outside
+ * the primary component), else 500 as http_reply_internal. what is logged, never shown. */
+void http_reply_db_error(struct http_request *r, const char *what);
+
 /* Sends a status line, headers (each "Name: value\r\n", already checked for CR/LF) and no
  * body. For X-Accel-Redirect answers. */
 void http_reply_headers(struct http_request *r, int status, const char *headers);

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "store/auth.h"
 #include "store/db.h"
+#include "store/health.h"
 
 #define ROUTE_AUTH 0x1 /* needs x-api-key */
 #define ROUTE_BODY 0x2 /* reads a JSON body */
@@ -98,7 +99,7 @@ static int authenticate_or_reply(struct http_request *r)
 	util_sha256(key, strlen(key), hash);
 	found = keycache_lookup(r->t->db, hash, &k, &r->key_generation, &err);
 	if (found < 0) {
-		http_reply_internal(r, err);
+		http_reply_db_error(r, err);
 		return -1;
 	}
 	if (found == 0) {
@@ -130,7 +131,7 @@ int routes_key_recheck_or_reply(struct http_request *r)
 	util_sha256(key, strlen(key), hash);
 	found = store_api_key_lookup(r->t->db, hash, &k, &err);
 	if (found < 0) {
-		http_reply_internal(r, err);
+		http_reply_db_error(r, err);
 		return -1;
 	}
 	if (found == 0) {
@@ -166,10 +167,19 @@ static int content_type_or_reply(struct http_request *r)
 static void health_get(struct http_request *r)
 {
 	json_object *data;
+	const char *why = NULL;
+	int ok = store_node_check(r->t->db, NULL, &why);
 
-	if (db_ping(r->t->db) < 0) {
-		log_warn("healthz: database unavailable: %s", db_error(r->t->db));
-		http_reply_error(r, 503, "UNAVAILABLE", "the database does not answer");
+	if (ok < 0) {
+		log_warn("healthz: database unavailable: %s", why);
+		http_reply_error(r, 503, "SERVICE_UNAVAILABLE", "the database does not answer");
+		return;
+	}
+	if (ok == 0) {
+		/* A Galera node outside the primary component or not synced: its data may be
+		 * stale, so this host must not be sent traffic (see doc/operator-guide.md). */
+		log_warn("healthz: %s", why);
+		http_reply_error(r, 503, "SERVICE_UNAVAILABLE", "%s", why);
 		return;
 	}
 	data = json_object_new_object();

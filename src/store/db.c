@@ -14,7 +14,8 @@
 #include "store/db.h"
 
 #define DB_MAX_STMTS 96
-#define DB_MAX_PARAMS 48
+/* MariaDB's own limit on the placeholders of one statement. */
+#define DB_MAX_PARAMS 65535
 #define DB_FIRST_BUF 256
 
 struct db_stmt_cache {
@@ -42,6 +43,8 @@ struct db {
 	unsigned last_errno;
 	char last_error[512];
 	int64_t affected, insert_id;
+	MYSQL_BIND *params; /* parameter bindings, grown to the largest statement run */
+	size_t params_cap;
 };
 
 struct db_res {
@@ -52,7 +55,8 @@ struct db_res {
 	size_t arena_len, arena_cap;
 };
 
-static char open_error[2048];
+/* Per thread: the workers and API threads open their connections at the same time. */
+static __thread char open_error[2048];
 /* Connections established by this process, for db_connections_made(). */
 static uint64_t connections_made;
 
@@ -160,8 +164,14 @@ static struct db *db_create(struct cfg *cfg, int connect, const char **error_r)
 	socket = cfg_get(cfg, "database", "socket", "");
 	db->socket = *socket ? xstrdup(socket) : NULL;
 	if (connect && connect_db(db) < 0) {
-		snprintf(open_error, sizeof open_error, "cannot connect to MariaDB %s as %s: %s",
-			 db->socket ? db->socket : db->host, db->user, db->last_error);
+		if (db->socket)
+			snprintf(open_error, sizeof open_error,
+				 "cannot connect to MariaDB at %s as %s: %s", db->socket, db->user,
+				 db->last_error);
+		else
+			snprintf(open_error, sizeof open_error,
+				 "cannot connect to MariaDB at %s:%u as %s: %s", db->host, db->port,
+				 db->user, db->last_error);
 		*error_r = open_error;
 		db_close(&db);
 		return NULL;
@@ -194,6 +204,7 @@ void db_close(struct db **dbp)
 	}
 	free(db->name);
 	free(db->socket);
+	free(db->params);
 	free(db);
 	*dbp = NULL;
 }
@@ -218,6 +229,18 @@ static int is_connection_error(unsigned no)
 int db_error_is_connection(const struct db *db)
 {
 	return is_connection_error(db->last_errno);
+}
+
+int db_error_is_unavailable(const struct db *db)
+{
+	switch (db->last_errno) {
+	case ER_CON_COUNT_ERROR: /* 1040: too many connections */
+	case ER_UNKNOWN_COM_ERROR: /* 1047: a Galera node that is not ready ("WSREP has not
+				    * yet prepared node for application use") */
+		return 1;
+	default:
+		return is_connection_error(db->last_errno);
+	}
 }
 
 static int ensure_connected(struct db *db)
@@ -346,7 +369,7 @@ static int stmt_error(struct db *db, MYSQL_STMT *stmt)
 static int run_once(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
 		    struct db_res **res_r)
 {
-	MYSQL_BIND params[DB_MAX_PARAMS];
+	MYSQL_BIND *params;
 	struct db_stmt_cache *c;
 	struct db_res *res = NULL;
 	MYSQL_STMT *stmt;
@@ -364,7 +387,13 @@ static int run_once(struct db *db, const char *sql, const struct db_arg *args, s
 		log_error("statement parameter count mismatch: %s", sql);
 		return -1;
 	}
-	memset(params, 0, nargs * sizeof params[0]);
+	if (nargs > db->params_cap) {
+		db->params = xrealloc(db->params, nargs * sizeof *db->params);
+		db->params_cap = nargs;
+	}
+	params = db->params;
+	if (nargs)
+		memset(params, 0, nargs * sizeof params[0]);
 	for (size_t i = 0; i < nargs; i++) {
 		switch (args[i].type) {
 		case DB_ARG_NULL:

@@ -84,6 +84,10 @@ const char *db_error(const struct db *db);
 unsigned db_errno(const struct db *db);
 /* 1 when the last error means the server could not be reached. */
 int db_error_is_connection(const struct db *db);
+/* 1 when the last error means the database cannot serve now, though the request was fine:
+ * unreachable, shutting down, out of connections, or a Galera node outside the primary
+ * component (1047). Callers answer 503 rather than 500 for these. */
+int db_error_is_unavailable(const struct db *db);
 /*
  * How many connections to MariaDB this process has established so far, all handles
  * together (thread-safe). A server restart drops every connection, so a count that changed

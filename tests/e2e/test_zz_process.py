@@ -55,12 +55,14 @@ def test_api_survives_database_restart(ctx):
     os.kill(db_pid, signal.SIGTERM)
     _wait(lambda: not _alive(db_pid), "mariadbd to stop")
     # While the database is down: clean errors, no hang, no crash of offload-api.
-    expect_err(get("/healthz", key=None), 503, "UNAVAILABLE")
+    expect_err(get("/healthz", key=None), 503, "SERVICE_UNAVAILABLE")
     expect_err(post("/cases", minimal_case_body()), 500, "INTERNAL_ERROR")
+    # SPEC §9: a database that cannot serve is 503 SERVICE_UNAVAILABLE, not a 500.
     r = get("/cases/" + before)
-    expect_err(r, 500, "INTERNAL_ERROR")
+    expect_err(r, 503, "SERVICE_UNAVAILABLE")
     assert "SQL" not in r.json["error"]["message"] and "/" not in r.json["error"]["message"], \
-        "500 message leaks details: %r" % r.json["error"]["message"]
+        "503 message leaks details: %r" % r.json["error"]["message"]
+    expect_err(get("/cases/%s/attachments/%s" % (before, before)), 503, "SERVICE_UNAVAILABLE")
     assert _alive(api_pid), "offload-api died while the database was down"
 
     log = open(os.path.join(e.stack_dir, "mariadb-restart.log"), "ab")
