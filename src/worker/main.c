@@ -42,8 +42,24 @@ struct pass {
 	struct worker_stats total;
 	int follow_ups;
 	int failed_threads;
+	char db_error[512];        /* the first "cannot connect" of this pass, for its summary */
 	char owner[64];            /* host:pid:random; each thread leases as owner:t<n> */
 };
+
+/* A thread could not open its database connection: logged once per pass (every thread
+ * fails the same way), kept for the pass summary. */
+static void pass_db_unavailable(struct pass *p, const char *err)
+{
+	int first;
+
+	pthread_mutex_lock(&p->lock);
+	first = !p->db_error[0];
+	if (first)
+		snprintf(p->db_error, sizeof p->db_error, "%s", err);
+	pthread_mutex_unlock(&p->lock);
+	if (first)
+		log_error("%s", err);
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -155,7 +171,7 @@ static void *work(void *arg)
 	w.s = p->settings;
 	w.db = db_open(p->cfg, &err);
 	if (!w.db) {
-		log_error("%s", err);
+		pass_db_unavailable(p, err);
 		goto out;
 	}
 	w.smtp = smtp_new(p->cfg, &err);
@@ -298,12 +314,13 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
-		 "%lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s", p.total.events,
+		 "%lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s%s%s", p.total.events,
 		 p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
 		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
 		 (long long)(p.total.agent_us / 1000),
-		 p.claim_failed ? " (claiming failed: database trouble)" :
-		 (!p.drained && !stop_requested) ? " (budget spent; work remains)" : "");
+		 p.db_error[0] ? " (database unavailable: " : p.claim_failed ?
+		 " (claiming failed: database trouble)" : (!p.drained && !stop_requested) ?
+		 " (budget spent; work remains)" : "", p.db_error, p.db_error[0] ? ")" : "");
 	pthread_mutex_destroy(&p.lock);
 	return rc;
 }
