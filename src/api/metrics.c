@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "store/health.h"
 #include "store/stats.h"
 
 /* Series are (method, route, status): the methods and routes are fixed lists and statuses a
@@ -231,6 +232,33 @@ static int put_agent(struct buf *out, struct db *db)
 	return 0;
 }
 
+/* The database node's Galera state (all 0 on a server without Galera). 0, or -1. */
+static int put_node(struct buf *out, struct db *db)
+{
+	struct store_node_state st;
+	const char *why = NULL;
+
+	if (store_node_check(db, &st, &why) < 0) {
+		log_warn("metrics: %s", why);
+		return -1;
+	}
+	put_help(out, "offload_cluster_wsrep_on", "gauge",
+		 "1 when the database replicates with Galera (the rest is 0 otherwise).");
+	buf_printf(out, "offload_cluster_wsrep_on %d\n", st.wsrep_on);
+	put_help(out, "offload_cluster_node_ready", "gauge",
+		 "1 when this host's node is ready (wsrep_ready = ON).");
+	buf_printf(out, "offload_cluster_node_ready %d\n", st.ready);
+	put_help(out, "offload_cluster_node_state", "gauge",
+		 "wsrep_local_state of this host's node: 4 = synced, 2 = donor, 1 = joining.");
+	buf_printf(out, "offload_cluster_node_state %lld\n", (long long)st.local_state);
+	put_help(out, "offload_cluster_primary", "gauge",
+		 "1 when this host's node is in the cluster's primary component.");
+	buf_printf(out, "offload_cluster_primary %d\n", st.primary);
+	put_help(out, "offload_cluster_size", "gauge", "Nodes in this node's cluster view.");
+	buf_printf(out, "offload_cluster_size %lld\n", (long long)st.cluster_size);
+	return 0;
+}
+
 /* The database gauges. 0, or -1 when a query failed (nothing written then). */
 static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 {
@@ -262,6 +290,8 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 		 "Pending webhook deliveries whose next attempt is due.");
 	buf_printf(out, "offload_webhook_deliveries_due %lld\n", (long long)st.deliveries_due);
 	store_stats_free(&st);
+	if (put_node(out, db) < 0)
+		return -1;
 	return put_agent(out, db);
 }
 
