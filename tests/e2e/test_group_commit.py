@@ -28,10 +28,14 @@ def _commits():
     return int(sql("SHOW GLOBAL STATUS LIKE 'Com_commit'")[0][1])
 
 
-def _wait(cond, what, deadline_s=20):
+def _wait(value, want, what, deadline_s=60):
+    """Polls value() until want(value) holds; fails naming the last value at the deadline."""
     end = time.monotonic() + deadline_s
-    while not cond():
-        assert time.monotonic() < end, "timed out waiting for %s" % what
+    while True:
+        v = value()
+        if want(v):
+            return
+        assert time.monotonic() < end, "timed out waiting for %s (last seen: %r)" % (what, v)
         time.sleep(0.02)
 
 
@@ -141,7 +145,7 @@ def _one_batch(client, bodies, keys):
 
         t = threading.Thread(target=lead)
         t.start()
-        _wait(lambda: _lock_waiters() == 1, "the first POST to wait for the client row")
+        _wait(_lock_waiters, lambda v: v == 1, "the first POST to wait for the client row")
         rest = []
         threads = []
         for i in range(1, len(bodies)):
@@ -153,11 +157,11 @@ def _one_batch(client, bodies, keys):
             threads.append(threading.Thread(target=follow))
             threads[-1].start()
         if FUTEX is not None:
-            _wait(lambda: _api_threads_in_futex() >= len(bodies) - 1, "the other POSTs to queue")
+            _wait(_api_threads_in_futex, lambda v: v >= len(bodies) - 1, "the other POSTs to queue")
         if any(keys[1:]):
             _wait(lambda: int(sql_one("SELECT COUNT(*) FROM idempotency_keys WHERE client_id=%s"
-                                      % sql_str(client["clientId"]))) >= len([k for k in keys if k]),
-                  "the Idempotency-Keys to be reserved")
+                                      % sql_str(client["clientId"]))),
+                  lambda v: v >= len([k for k in keys if k]), "the Idempotency-Keys to be reserved")
     finally:
         lock.release()
     t.join(timeout=60)
