@@ -29,14 +29,9 @@ static int busy;
 /* Takes the batch from the head of the queue (the leader's own entry first). Locked. */
 static size_t take_batch(struct waiter **batch, struct store_case_create **items)
 {
-	size_t n = 0, bytes = 0;
+	size_t n = 0;
 
 	while (head && n < STORE_CASE_BATCH_MAX) {
-		size_t size = store_case_new_size(&head->item->row);
-
-		if (n > 0 && bytes + size > STORE_CASE_BATCH_MAX_BYTES)
-			break;
-		bytes += size;
 		batch[n] = head;
 		items[n] = head->item;
 		head->state = WAITER_TAKEN;

@@ -1,6 +1,4 @@
 /* case_create.c: POST /cases in batches: caps, case rows, CASE_CREATED events, one transaction. */
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,43 +13,51 @@
 #include "store/types.h"
 
 /*
- * The rows travel as one JSON array in one parameter and JSON_TABLE turns it back into
- * rows: one prepared statement for any batch size (a VALUES list would need one statement
- * per size, 17 parameters a case, more than db.c binds). Every string is a JSON string
- * and comes back byte for byte (JSON_TABLE unescapes it); LONGTEXT columns so that nothing
- * is cut before the table's own types and CHECKs judge it.
+ * The admitted cases go in multi-row INSERTs: one statement per CASE_CHUNK cases and one per
+ * EVENT_CHUNK events, each a static literal (db.c caches statements by their address). db.c
+ * binds at most 48 parameters to a statement, which sets the chunk sizes: 18 parameters a
+ * case, 4 an event. (Sending the rows as one JSON parameter through JSON_TABLE, one
+ * statement for any batch, measured 30 to 80 % more server CPU per case than VALUES lists.)
  */
-static const char insert_cases_sql[] =
-	"INSERT INTO cases (id, client_id, client_reference_id, status, channel, created_at,"
-	" updated_at, next_action_at, attempt_count, max_attempts, follow_up_delay_hours,"
-	" counterparty_address, goal, counterparty, sender_persona, constraints_json,"
-	" result_schema, metadata, client_webhook_url)"
-	" SELECT j.id, j.client_id, j.ref, ?, j.channel, j.now, j.now, ?, 0, j.max_attempts,"
-	" j.delay, j.address, j.goal, j.counterparty, j.persona, j.constraints_json,"
-	" j.result_schema, j.metadata, j.webhook"
-	" FROM JSON_TABLE(?, '$[*]' COLUMNS ("
-	" id LONGTEXT PATH '$.id' ERROR ON EMPTY,"
-	" client_id LONGTEXT PATH '$.client_id' ERROR ON EMPTY,"
-	" ref LONGTEXT PATH '$.ref',"
-	" channel LONGTEXT PATH '$.channel' ERROR ON EMPTY,"
-	" now BIGINT PATH '$.now' ERROR ON EMPTY ERROR ON ERROR,"
-	" max_attempts INT PATH '$.max_attempts' ERROR ON EMPTY ERROR ON ERROR,"
-	" delay INT PATH '$.delay' ERROR ON EMPTY ERROR ON ERROR,"
-	" address LONGTEXT PATH '$.address' ERROR ON EMPTY,"
-	" goal LONGTEXT PATH '$.goal' ERROR ON EMPTY,"
-	" counterparty LONGTEXT PATH '$.counterparty' ERROR ON EMPTY,"
-	" persona LONGTEXT PATH '$.persona' ERROR ON EMPTY,"
-	" constraints_json LONGTEXT PATH '$.constraints',"
-	" result_schema LONGTEXT PATH '$.result_schema',"
-	" metadata LONGTEXT PATH '$.metadata',"
-	" webhook LONGTEXT PATH '$.webhook')) AS j";
+#define CASE_CHUNK 2
+#define CASE_PARAMS 18
+#define EVENT_CHUNK 12
+#define EVENT_PARAMS 4
 
-static const char insert_events_sql[] =
-	"INSERT INTO events (case_id, type, state, available_at, created_at)"
-	" SELECT j.id, ?, 'pending', j.now, j.now"
-	" FROM JSON_TABLE(?, '$[*]' COLUMNS ("
-	" id LONGTEXT PATH '$.id' ERROR ON EMPTY,"
-	" now BIGINT PATH '$.now' ERROR ON EMPTY ERROR ON ERROR)) AS j";
+#define CASE_INSERT \
+	"INSERT INTO cases (id, client_id, client_reference_id, status, channel, created_at," \
+	" updated_at, next_action_at, attempt_count, max_attempts, follow_up_delay_hours," \
+	" counterparty_address, goal, counterparty, sender_persona, constraints_json," \
+	" result_schema, metadata, client_webhook_url) VALUES "
+#define CASE_ROW "(?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+static const char *const insert_cases_sql[CASE_CHUNK + 1] = {
+	NULL,
+	CASE_INSERT CASE_ROW,
+	CASE_INSERT CASE_ROW "," CASE_ROW,
+};
+
+#define EVENT_INSERT "INSERT INTO events (case_id, type, state, available_at, created_at) VALUES "
+#define EV1 "(?, ?, 'pending', ?, ?)"
+#define EV2 EV1 "," EV1
+#define EV4 EV2 "," EV2
+#define EV8 EV4 "," EV4
+
+static const char *const insert_events_sql[EVENT_CHUNK + 1] = {
+	NULL,
+	EVENT_INSERT EV1,
+	EVENT_INSERT EV2,
+	EVENT_INSERT EV2 "," EV1,
+	EVENT_INSERT EV4,
+	EVENT_INSERT EV4 "," EV1,
+	EVENT_INSERT EV4 "," EV2,
+	EVENT_INSERT EV4 "," EV2 "," EV1,
+	EVENT_INSERT EV8,
+	EVENT_INSERT EV8 "," EV1,
+	EVENT_INSERT EV8 "," EV2,
+	EVENT_INSERT EV8 "," EV2 "," EV1,
+	EVENT_INSERT EV8 "," EV4,
+};
 
 /* One client's usage in one UTC month (SPEC §7), counted once per batch. */
 struct usage {
@@ -67,88 +73,54 @@ struct batch {
 	size_t n;
 	struct usage *usage;  /* one per distinct (client, month) with a cap */
 	size_t n_usage;
-	struct buf cases;     /* the JSON arrays of the admitted cases */
-	struct buf events;
+	const struct store_case_new **admitted; /* the cases to insert, in order */
 };
 
-/* Appends s as a JSON string (RFC 8259 §7): quotes, backslashes and controls escaped. */
-static int put_json_str(struct buf *b, const char *s)
+/* Binds row's columns for CASE_ROW at args. */
+static void case_args(const struct store_case_new *c, struct db_arg *args)
 {
-	const char *run = s;
-	char esc[8];
+	struct db_arg row[CASE_PARAMS] = {
+		DB_STR(c->id), DB_STR(c->client_id), DB_STR(c->client_reference_id),
+		DB_STR(store_case_status_name(CASE_CREATED)), DB_STR(c->channel), DB_INT(c->now_ms),
+		DB_INT(c->now_ms), DB_INT(OFFLOAD_NEVER_MS), DB_INT(c->max_attempts),
+		DB_INT(c->follow_up_delay_hours), DB_STR(c->counterparty_address),
+		DB_STR(c->goal_json), DB_STR(c->counterparty_json), DB_STR(c->persona_json),
+		DB_STR(c->constraints_json), DB_STR(c->result_schema_json), DB_STR(c->metadata_json),
+		DB_STR(c->client_webhook_url),
+	};
 
-	if (buf_append(b, "\"", 1) < 0)
-		return -1;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	memcpy(args, row, sizeof row);
+}
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		if (buf_append(b, run, (size_t)(s - run)) < 0)
+/* Inserts cases[0..n-1] and their CASE_CREATED events, a chunk per statement. */
+static int insert_cases(struct db *db, const struct store_case_new *const *cases, size_t n)
+{
+	struct db_arg args[CASE_CHUNK * CASE_PARAMS > EVENT_CHUNK * EVENT_PARAMS ?
+				    CASE_CHUNK * CASE_PARAMS : EVENT_CHUNK * EVENT_PARAMS];
+
+	for (size_t i = 0; i < n; i += CASE_CHUNK) {
+		size_t k = n - i < CASE_CHUNK ? n - i : CASE_CHUNK;
+
+		for (size_t j = 0; j < k; j++)
+			case_args(cases[i + j], &args[j * CASE_PARAMS]);
+		if (db_query(db, insert_cases_sql[k], args, k * CASE_PARAMS, NULL) < 0)
 			return -1;
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			esc[2] = '\0';
-		} else {
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-		}
-		if (buf_puts(b, esc) < 0)
-			return -1;
-		run = s + 1;
 	}
-	if (buf_append(b, run, (size_t)(s - run)) < 0)
-		return -1;
-	return buf_append(b, "\"", 1);
-}
+	for (size_t i = 0; i < n; i += EVENT_CHUNK) {
+		size_t k = n - i < EVENT_CHUNK ? n - i : EVENT_CHUNK;
 
-/* Appends ,"name":value with value a JSON string, or null for NULL. */
-static int put_field(struct buf *b, const char *name, const char *value)
-{
-	if (buf_printf(b, ",\"%s\":", name) < 0)
-		return -1;
-	return value ? put_json_str(b, value) : buf_puts(b, "null");
-}
+		for (size_t j = 0; j < k; j++) {
+			const struct store_case_new *c = cases[i + j];
 
-static int put_case(struct buf *b, const struct store_case_new *c)
-{
-	if (buf_puts(b, b->len > 1 ? ",{\"id\":" : "{\"id\":") < 0 || put_json_str(b, c->id) < 0 ||
-	    put_field(b, "client_id", c->client_id) < 0 ||
-	    put_field(b, "ref", c->client_reference_id) < 0 ||
-	    put_field(b, "channel", c->channel) < 0 ||
-	    buf_printf(b, ",\"now\":%" PRId64 ",\"max_attempts\":%d,\"delay\":%d", c->now_ms,
-		       c->max_attempts, c->follow_up_delay_hours) < 0 ||
-	    put_field(b, "address", c->counterparty_address) < 0 ||
-	    put_field(b, "goal", c->goal_json) < 0 ||
-	    put_field(b, "counterparty", c->counterparty_json) < 0 ||
-	    put_field(b, "persona", c->persona_json) < 0 ||
-	    put_field(b, "constraints", c->constraints_json) < 0 ||
-	    put_field(b, "result_schema", c->result_schema_json) < 0 ||
-	    put_field(b, "metadata", c->metadata_json) < 0 ||
-	    put_field(b, "webhook", c->client_webhook_url) < 0 || buf_puts(b, "}") < 0)
-		return -1;
+			args[j * EVENT_PARAMS] = DB_STR(c->id);
+			args[j * EVENT_PARAMS + 1] = DB_STR(store_event_type_name(EVENT_CASE_CREATED));
+			args[j * EVENT_PARAMS + 2] = DB_INT(c->now_ms);
+			args[j * EVENT_PARAMS + 3] = DB_INT(c->now_ms);
+		}
+		if (db_query(db, insert_events_sql[k], args, k * EVENT_PARAMS, NULL) < 0)
+			return -1;
+	}
 	return 0;
-}
-
-static int put_event(struct buf *b, const struct store_case_new *c)
-{
-	if (buf_puts(b, b->len > 1 ? ",{\"id\":" : "{\"id\":") < 0 || put_json_str(b, c->id) < 0 ||
-	    buf_printf(b, ",\"now\":%" PRId64 "}", c->now_ms) < 0)
-		return -1;
-	return 0;
-}
-
-static size_t len0(const char *s)
-{
-	return s ? strlen(s) : 0;
-}
-
-size_t store_case_new_size(const struct store_case_new *c)
-{
-	return 64 + len0(c->client_id) + len0(c->client_reference_id) + len0(c->channel) +
-	       len0(c->counterparty_address) + len0(c->goal_json) + len0(c->counterparty_json) +
-	       len0(c->persona_json) + len0(c->constraints_json) + len0(c->result_schema_json) +
-	       len0(c->metadata_json) + len0(c->client_webhook_url);
 }
 
 static int usage_cmp(const void *a, const void *b)
@@ -230,18 +202,14 @@ static int create_batch(struct db *db, void *arg)
 	struct batch *b = arg;
 	size_t admitted = 0;
 
-	buf_reset(&b->cases);
-	buf_reset(&b->events);
 	if (count_usage(db, b) < 0)
 		return -1;
-	buf_puts(&b->cases, "[");
-	buf_puts(&b->events, "[");
 	for (size_t i = 0; i < b->n; i++) {
 		struct store_case_create *it = b->items[i];
-		struct usage *u = NULL;
 
 		if (it->cap >= 0) {
 			int64_t start, end;
+			struct usage *u;
 
 			plans_month_bounds(it->row.now_ms, &start, &end);
 			u = usage_find(b, it->row.client_id, start);
@@ -252,34 +220,10 @@ static int create_batch(struct db *db, void *arg)
 			u->admitted++;
 		}
 		it->outcome = STORE_CASE_CREATE_CREATED;
-		if (put_case(&b->cases, &it->row) < 0 || put_event(&b->events, &it->row) < 0) {
-			log_error("case batch: the rows do not fit in the statement");
-			return -1;
-		}
-		admitted++;
+		b->admitted[admitted++] = &it->row;
 	}
-	if (buf_puts(&b->cases, "]") < 0 || buf_puts(&b->events, "]") < 0)
+	if (insert_cases(db, b->admitted, admitted) < 0)
 		return -1;
-	if (admitted > 0) {
-		struct db_arg cargs[] = {
-			DB_STR(store_case_status_name(CASE_CREATED)), DB_INT(OFFLOAD_NEVER_MS),
-			DB_STRN(b->cases.data, b->cases.len),
-		};
-		struct db_arg eargs[] = {
-			DB_STR(store_event_type_name(EVENT_CASE_CREATED)),
-			DB_STRN(b->events.data, b->events.len),
-		};
-
-		if (db_query(db, insert_cases_sql, cargs, 3, NULL) < 0)
-			return -1;
-		if ((size_t)db_affected_rows(db) != admitted) {
-			log_error("case batch: %" PRId64 " cases inserted of %zu",
-				  db_affected_rows(db), admitted);
-			return -1;
-		}
-		if (db_query(db, insert_events_sql, eargs, 2, NULL) < 0)
-			return -1;
-	}
 	for (size_t i = 0; i < b->n; i++) {
 		const struct store_case_create *it = b->items[i];
 
@@ -302,12 +246,9 @@ static int run_batch(struct db *db, struct store_case_create *const *items, size
 	int rc;
 
 	b.usage = xcalloc(n, sizeof *b.usage);
-	/* The biggest statement the server takes is its max_allowed_packet (16 MiB by default). */
-	buf_init(&b.cases, 64 * 1024 * 1024);
-	buf_init(&b.events, 64 * 1024 * 1024);
+	b.admitted = xcalloc(n, sizeof *b.admitted);
 	rc = store_tx_run(db, create_batch, &b);
-	buf_free(&b.cases);
-	buf_free(&b.events);
+	free(b.admitted);
 	free(b.usage);
 	return rc == 0 ? 0 : -1;
 }

@@ -8,11 +8,8 @@
 
 struct db;
 
-/* Most cases one batch holds, and about the most bytes of their texts (the statement must
- * stay well under the server's max_allowed_packet, 16 MiB by default, even when every byte
- * needs a six-byte JSON escape). A batch always takes its first case, whatever its size. */
+/* Most cases one batch holds. */
 #define STORE_CASE_BATCH_MAX 64
-#define STORE_CASE_BATCH_MAX_BYTES (2 * 1024 * 1024)
 
 /* A new case: the validated fields of a POST /cases body (SPEC §3). The strings are
  * borrowed from the caller; NULL where the column is NULL. */
@@ -52,14 +49,14 @@ struct store_case_create {
 };
 
 /*
- * Creates the cases of items[0..n-1] (n >= 1) in one transaction on db, retried whole on a
+ * Creates the cases of items[0..n-1] (1 <= n <= STORE_CASE_BATCH_MAX) in one transaction on db, retried whole on a
  * deadlock or lock wait timeout (store_tx_run). For each distinct client with a cap, it
  * locks the client row (in id order, so concurrent batches never deadlock on them) and
  * counts the cases created, and the billable cases finished, in the UTC month of each
  * case's now_ms; the cases are then admitted in array order while both counts plus those
  * already admitted stay under the cap, and the rest are refused (LIMITED, their
- * Idempotency-Key reservation deleted in the same transaction). The admitted cases are
- * inserted with one statement, their CASE_CREATED events with another, and each one's
+ * Idempotency-Key reservation deleted in the same transaction). The admitted cases and
+ * their CASE_CREATED events are inserted with multi-row INSERTs, and each one's
  * Idempotency-Key is marked done with idem_body and status 201.
  *
  * When the batch fails for another reason than a lost connection, each case is tried again
@@ -68,8 +65,5 @@ struct store_case_create {
  * Every item gets an outcome other than PENDING. Returns the number of FAILED items.
  */
 size_t store_case_create_batch(struct db *db, struct store_case_create *const *items, size_t n);
-
-/* The bytes of the texts of row, for the STORE_CASE_BATCH_MAX_BYTES budget. */
-size_t store_case_new_size(const struct store_case_new *row);
 
 #endif
