@@ -168,9 +168,9 @@ void cases_create(struct http_request *r)
 		goto out;
 	}
 	have_input = 1;
-	if (idem_key && (!*idem_key || strlen(idem_key) > 255)) {
+	if (idem_key && !validate_idempotency_key(idem_key)) {
 		http_reply_error(r, 400, "INVALID_REQUEST",
-				 "idempotency-key: must be 1 to 255 characters");
+				 "idempotency-key: must be 1 to 255 characters of UTF-8, no control characters");
 		goto out;
 	}
 	if (idem_key && !idempotency_or_reply(r, idem_key, body))

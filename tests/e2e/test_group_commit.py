@@ -290,3 +290,22 @@ def test_lone_post_commits_at_once(ctx):
     took = time.monotonic() - t0
     assert _commits() - before == 1
     assert took < 2.0, "a lone POST took %.2f s" % took
+
+
+def test_idempotency_key_characters(ctx):
+    """SPEC §3: 1 to 255 characters (not bytes) of UTF-8 without control characters; anything
+    else is 400 naming the header, never 500."""
+    c = new_client_full("UNLIMITED")
+    body = minimal_case_body()
+    for bad in (b"k\xffk", b"k\xc3", b"a\tb", b"a\xc2\x85b", ("\u00e9" * 256).encode()):
+        r = http("POST", "/cases", raw_body=json.dumps(body).encode(), content_type="application/json",
+                 key=c["key"], headers={"Idempotency-Key": bad})
+        msg = expect_err(r, 400, "INVALID_REQUEST")
+        assert msg.startswith("idempotency-key"), "key %r: %r" % (bad, msg)
+    key = ("\u00e9" * 253 + "-" + uuid.uuid4().hex[:1]).encode()  # 255 characters, 508 bytes
+    first = expect_ok(http("POST", "/cases", raw_body=json.dumps(body).encode(), content_type="application/json",
+                           key=c["key"], headers={"Idempotency-Key": key}), 201)
+    again = expect_ok(http("POST", "/cases", raw_body=json.dumps(body).encode(), content_type="application/json",
+                           key=c["key"], headers={"Idempotency-Key": key}), 201)
+    assert again["caseId"] == first["caseId"]
+    assert _count(c["clientId"]) == 1
