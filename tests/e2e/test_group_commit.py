@@ -105,7 +105,11 @@ class ClientLock:
 
 
 def _lock_waiters():
-    return int(sql_one("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state='LOCK WAIT'"))
+    """The batches waiting for the client row: connections running the committer's row lock
+    (a prepared statement, so its text shows the '?'). Not INNODB_TRX: MariaDB refreshes that
+    table only when it was left unread for 100 ms, so a poll keeps reading stale rows."""
+    return int(sql_one("SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                       " WHERE INFO = 'SELECT id FROM clients WHERE id = ? FOR UPDATE'"))
 
 
 def _api_threads_in_futex():
