@@ -1,4 +1,4 @@
-/* cases.c: POST /cases, GET /cases/{id}, its attachment links and POST /cases/{id}/input. */
+/* cases.c: POST /cases, GET /cases, GET /cases/{id}, its attachment links and POST /cases/{id}/input. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "api/cases.h"
+#include "api/committer.h"
 #include "api/files.h"
 #include "api/http.h"
 #include "api/routes.h"
@@ -15,8 +16,13 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "store/attachments.h"
+#include "store/case_create.h"
+#include "store/case_list.h"
 #include "store/caseview.h"
 #include "store/db.h"
+#include "store/idempotency.h"
+#include "store/input.h"
+#include "store/types.h"
 
 /* Parses and validates the body as JSON: 0 with *out, or -1 after replying 400. */
 static int parse_body_or_reply(struct http_request *r, json_object **out)
@@ -28,51 +34,6 @@ static int parse_body_or_reply(struct http_request *r, json_object **out)
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * SPEC §7: refuse when the cases created this UTC month, or the billable cases finished
- * this month, have reached the plan's cap. Runs inside the creating transaction after
- * locking the client row, so concurrent creations of one client count one after another.
- * Returns 1 when under the cap, 0 when at it, -1 on a database error.
- */
-static int under_cap(struct http_request *r, int64_t cap)
-{
-	static const char lock_sql[] = "SELECT id FROM clients WHERE id = ? FOR UPDATE";
-	static const char created_sql[] =
-		"SELECT COUNT(*) FROM cases WHERE client_id = ? AND created_at >= ? AND created_at < ?";
-	/* Billable: COMPLETED, and FAILED unless the mail system refused or reported it. */
-	static const char finished_sql[] =
-		"SELECT COUNT(*) FROM cases WHERE client_id = ? AND finished_at >= ?"
-		" AND finished_at < ? AND (status = 'COMPLETED' OR (status = 'FAILED' AND"
-		" (result_status IS NULL OR result_status NOT IN ('BOUNCED','REJECTED','COMPLAINED'))))";
-	struct db *db = r->t->db;
-	struct db_res *res = NULL;
-	int64_t start, end;
-	struct db_arg args[3];
-
-	plans_month_bounds(r->now_ms, &start, &end);
-	args[0] = DB_STR(r->client_id);
-	args[1] = DB_INT(start);
-	args[2] = DB_INT(end);
-	if (db_query(db, lock_sql, args, 1, &res) < 0)
-		return -1;
-	db_res_free(&res);
-	if (db_query(db, created_sql, args, 3, &res) < 0)
-		return -1;
-	if (db_res_int(res, 0, 0) >= cap) {
-		db_res_free(&res);
-		return 0;
-	}
-	db_res_free(&res);
-	if (db_query(db, finished_sql, args, 3, &res) < 0)
-		return -1;
-	if (db_res_int(res, 0, 0) >= cap) {
-		db_res_free(&res);
-		return 0;
-	}
-	db_res_free(&res);
-	return 1;
 }
 
 /* Serialises o with object keys sorted, so that equal requests hash equally whatever the
@@ -120,131 +81,85 @@ static void canonical_json(json_object *o, struct buf *out)
 	}
 }
 
-/* How long an Idempotency-Key is remembered, and how long an unfinished one blocks. */
-#define IDEM_KEEP_MS (24LL * 3600 * 1000)
-#define IDEM_STALE_MS (60LL * 1000)
-
-enum idem_state {
-	IDEM_NONE,    /* no header: create as usual */
-	IDEM_NEW,     /* the key is ours now: create, then record the response */
-	IDEM_REPLIED, /* a reply was sent (replay, 409, 422, 400 or 500) */
-};
-
 /*
  * SPEC §3 [beyond]: reserves the Idempotency-Key for this request, or answers from what an
- * earlier request with the key did. The reservation commits on its own, so a concurrent
- * repeat sees it and gets 409 IDEMPOTENCY_KEY_IN_USE.
+ * earlier request with the key did (replay, 409, 422). Returns 1 when the key is this
+ * request's now, 0 after replying.
  */
-static enum idem_state idempotency_begin(struct http_request *r, const char *key,
-					 const unsigned char hash[32])
+static int idempotency_or_reply(struct http_request *r, const char *key, json_object *body)
 {
-	static const char reserve[] =
-		"INSERT INTO idempotency_keys (client_id, idem_key, request_hash, state, created_at)"
-		" VALUES (?, ?, ?, 'in_flight', ?)";
-	static const char load[] =
-		"SELECT request_hash, state, response_status, response_body, created_at"
-		" FROM idempotency_keys WHERE client_id = ? AND idem_key = ? FOR UPDATE";
-	static const char take_over[] =
-		"UPDATE idempotency_keys SET request_hash = ?, state = 'in_flight', response_status = NULL,"
-		" response_body = NULL, created_at = ? WHERE client_id = ? AND idem_key = ?";
-	struct db *db = r->t->db;
-	struct db_arg ins[] = { DB_STR(r->client_id), DB_STR(key), DB_BLOB(hash, 32),
-				DB_INT(r->now_ms) };
-	struct db_arg sel[] = { DB_STR(r->client_id), DB_STR(key) };
-	struct db_arg upd[] = { DB_BLOB(hash, 32), DB_INT(r->now_ms), DB_STR(r->client_id),
-				DB_STR(key) };
-	struct db_res *res = NULL;
-	enum idem_state st = IDEM_REPLIED;
-	int64_t created;
-	const char *state;
+	struct store_idem_result res;
+	unsigned char hash[32];
+	struct buf canon;
+	int rc = 0;
 
-	if (db_query(db, reserve, ins, 4, NULL) == 0)
-		return IDEM_NEW;
-	if (db_errno(db) != DB_ER_DUP_ENTRY) {
-		http_reply_internal(r, db_error(db));
-		return IDEM_REPLIED;
+	buf_init(&canon, 4 * VALIDATE_MAX_BODY);
+	buf_puts(&canon, "POST /cases\n");
+	canonical_json(body, &canon);
+	util_sha256(canon.data, canon.len, hash);
+	buf_free(&canon);
+	if (store_idem_begin(r->t->db, r->client_id, key, hash, r->now_ms, &res) < 0) {
+		http_reply_db_error(r, db_error(r->t->db));
+		return 0;
 	}
-	if (db_begin(db) < 0 || db_query(db, load, sel, 2, &res) < 0) {
-		db_rollback(db);
-		http_reply_internal(r, db_error(db));
-		return IDEM_REPLIED;
-	}
-	if (db_res_rows(res) == 0) {
-		/* Purged between the two statements: a fresh request. */
-		db_res_free(&res);
-		db_rollback(db);
-		http_reply_error(r, 409, "IDEMPOTENCY_KEY_IN_USE",
-				 "a request with this Idempotency-Key is in progress; retry");
-		return IDEM_REPLIED;
-	}
-	state = db_res_get(res, 0, 1);
-	created = db_res_int(res, 0, 4);
-	if (created + IDEM_KEEP_MS <= r->now_ms ||
-	    (strcmp(state, "in_flight") == 0 && created + IDEM_STALE_MS <= r->now_ms)) {
-		/* Expired, or abandoned by a request that died: this request takes the key. */
-		if (db_query(db, take_over, upd, 4, NULL) < 0 || db_commit(db) < 0) {
-			db_rollback(db);
-			http_reply_internal(r, db_error(db));
-		} else {
-			st = IDEM_NEW;
-		}
-		db_res_free(&res);
-		return st;
-	}
-	if (db_res_len(res, 0, 0) != 32 || !util_mem_equal(db_res_get(res, 0, 0), hash, 32)) {
+	switch (res.outcome) {
+	case STORE_IDEM_RESERVED:
+		rc = 1;
+		break;
+	case STORE_IDEM_REUSED:
 		http_reply_error(r, 422, "IDEMPOTENCY_KEY_REUSED",
 				 "this Idempotency-Key was used with a different request body");
-	} else if (strcmp(state, "done") != 0) {
+		break;
+	case STORE_IDEM_IN_USE:
 		http_reply_error(r, 409, "IDEMPOTENCY_KEY_IN_USE",
 				 "a request with this Idempotency-Key is in progress; retry");
-	} else {
-		json_object *body = json_tokener_parse(db_res_get(res, 0, 3));
+		break;
+	case STORE_IDEM_REPLAY: {
+		json_object *stored = json_tokener_parse(res.body);
 		json_object *data = NULL;
 
-		if (body && json_object_object_get_ex(body, "data", &data)) {
-			http_reply_data(r, (int)db_res_int(res, 0, 2), json_object_get(data));
-		} else {
+		if (stored && json_object_object_get_ex(stored, "data", &data))
+			http_reply_data(r, res.status, json_object_get(data));
+		else
 			http_reply_internal(r, "stored idempotent response is unreadable");
-		}
-		json_object_put(body);
+		json_object_put(stored);
+		break;
 	}
-	db_res_free(&res);
-	db_rollback(db);
-	return IDEM_REPLIED;
+	}
+	store_idem_result_free(&res);
+	return rc;
 }
 
-/* Forgets the reservation when no case was created, so that the client may retry. */
-static void idempotency_abandon(struct http_request *r, const char *key)
+/* The case of a validated body, for the store; its strings stay in in. */
+static void case_row(const struct http_request *r, const struct case_input *in,
+		     struct store_case_new *row)
 {
-	static const char sql[] =
-		"DELETE FROM idempotency_keys WHERE client_id = ? AND idem_key = ? AND state = 'in_flight'";
-	struct db_arg args[] = { DB_STR(r->client_id), DB_STR(key) };
-
-	if (db_query(r->t->db, sql, args, 2, NULL) < 0)
-		log_warn("forgetting Idempotency-Key: %s", db_error(r->t->db));
+	util_uuid_v4(row->id);
+	row->client_id = r->client_id;
+	row->client_reference_id = in->client_reference_id;
+	row->channel = in->channel;
+	row->max_attempts = in->max_attempts;
+	row->follow_up_delay_hours = in->follow_up_delay_hours;
+	row->counterparty_address = in->counterparty_address;
+	row->goal_json = in->goal_json;
+	row->counterparty_json = in->counterparty_json;
+	row->persona_json = in->persona_json;
+	row->constraints_json = in->constraints_json;
+	row->result_schema_json = in->result_schema_json;
+	row->metadata_json = in->metadata_json;
+	row->client_webhook_url = in->client_webhook_url;
+	row->now_ms = r->now_ms;
 }
 
+/* The case is written by the process's group committer (committer.c), together with the
+ * cases other threads are creating at the same moment; 201 only once it committed. */
 void cases_create(struct http_request *r)
 {
-	static const char idem_done[] =
-		"UPDATE idempotency_keys SET state = 'done', response_status = 201, response_body = ?"
-		" WHERE client_id = ? AND idem_key = ?";
 	const char *idem_key = http_header(r, "HTTP_IDEMPOTENCY_KEY");
-	enum idem_state idem = IDEM_NONE;
-	char *stored_reply = NULL;
-	static const char insert_case[] =
-		"INSERT INTO cases (id, client_id, client_reference_id, status, channel, created_at,"
-		" updated_at, next_action_at, attempt_count, max_attempts, follow_up_delay_hours,"
-		" counterparty_address, goal, counterparty, sender_persona, constraints_json,"
-		" result_schema, metadata, client_webhook_url)"
-		" VALUES (?, ?, ?, 'CREATED', ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	static const char insert_event[] =
-		"INSERT INTO events (case_id, type, state, available_at, created_at)"
-		" VALUES (?, 'CASE_CREATED', 'pending', ?, ?)";
-	struct db *db = r->t->db;
+	struct store_case_create item;
 	struct case_input in;
 	json_object *body = NULL, *data;
-	char err[512], case_id[37];
+	char err[512], stored_reply[96];
 	int64_t cap = r->t->settings->caps[r->plan];
 	int have_input = 0;
 
@@ -255,112 +170,70 @@ void cases_create(struct http_request *r)
 		goto out;
 	}
 	have_input = 1;
-	util_uuid_v4(case_id);
-	if (idem_key) {
-		unsigned char hash[32];
-		struct buf canon;
-
-		if (!*idem_key || strlen(idem_key) > 255) {
-			http_reply_error(r, 400, "INVALID_REQUEST",
-					 "idempotency-key: must be 1 to 255 characters");
-			goto out;
-		}
-		buf_init(&canon, 4 * VALIDATE_MAX_BODY);
-		buf_puts(&canon, "POST /cases\n");
-		canonical_json(body, &canon);
-		util_sha256(canon.data, canon.len, hash);
-		buf_free(&canon);
-		idem = idempotency_begin(r, idem_key, hash);
-		if (idem == IDEM_REPLIED)
-			goto out;
-	}
-	{
-		json_object *env = json_object_new_object(), *d = json_object_new_object();
-
-		json_object_object_add(d, "caseId", json_object_new_string(case_id));
-		json_object_object_add(env, "ok", json_object_new_boolean(1));
-		json_object_object_add(env, "data", d);
-		stored_reply = xstrdup(json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN));
-		json_object_put(env);
-	}
-
-	for (int attempt = 0; attempt < 3; attempt++) {
-		struct db_arg cargs[] = {
-			DB_STR(case_id), DB_STR(r->client_id), DB_STR(in.client_reference_id),
-			DB_STR(in.channel), DB_INT(r->now_ms), DB_INT(r->now_ms),
-			DB_INT(OFFLOAD_NEVER_MS), DB_INT(in.max_attempts),
-			DB_INT(in.follow_up_delay_hours), DB_STR(in.counterparty_address),
-			DB_STR(in.goal_json), DB_STR(in.counterparty_json), DB_STR(in.persona_json),
-			DB_STR(in.constraints_json), DB_STR(in.result_schema_json),
-			DB_STR(in.metadata_json), DB_STR(in.client_webhook_url),
-		};
-		struct db_arg eargs[] = { DB_STR(case_id), DB_INT(r->now_ms), DB_INT(r->now_ms) };
-		struct db_arg iargs[] = { DB_STR(stored_reply), DB_STR(r->client_id), DB_STR(idem_key) };
-		int ok;
-
-		if (db_begin(db) < 0)
-			break;
-		if (cap >= 0) {
-			ok = under_cap(r, cap);
-			if (ok == 0) {
-				db_rollback(db);
-				if (idem == IDEM_NEW)
-					idempotency_abandon(r, idem_key);
-				http_reply_error(r, 429, "USAGE_LIMIT_REACHED",
-						 "the %s plan allows %lld cases a month; the limit is reached",
-						 plans_name(r->plan), (long long)cap);
-				goto out;
-			}
-			if (ok < 0)
-				goto failed;
-		}
-		/* The case, its first event and the remembered response commit together. */
-		if (db_query(db, insert_case, cargs, sizeof cargs / sizeof cargs[0], NULL) < 0 ||
-		    db_query(db, insert_event, eargs, 3, NULL) < 0 ||
-		    (idem == IDEM_NEW && db_query(db, idem_done, iargs, 3, NULL) < 0) ||
-		    db_commit(db) < 0)
-			goto failed;
-		data = json_object_new_object();
-		json_object_object_add(data, "caseId", json_object_new_string(case_id));
-		http_reply_data(r, 201, data);
+	if (idem_key && !validate_idempotency_key(idem_key)) {
+		http_reply_error(r, 400, "INVALID_REQUEST",
+				 "idempotency-key: must be 1 to 255 characters of UTF-8, no control characters");
 		goto out;
-failed:
-		db_rollback(db);
-		/* A deadlock rolls the whole transaction back: retrying it is the documented fix. */
-		if (db_errno(db) != DB_ER_LOCK_DEADLOCK)
-			break;
 	}
-	if (idem == IDEM_NEW)
-		idempotency_abandon(r, idem_key);
-	http_reply_internal(r, db_error(db));
+	if (idem_key && !idempotency_or_reply(r, idem_key, body))
+		goto out;
+	memset(&item, 0, sizeof item);
+	case_row(r, &in, &item.row);
+	item.cap = cap;
+	if (idem_key) {
+		/* The envelope a repeat is answered with (SPEC §3). */
+		snprintf(stored_reply, sizeof stored_reply, "{\"ok\":true,\"data\":{\"caseId\":\"%s\"}}",
+			 item.row.id);
+		item.idem_key = idem_key;
+		item.idem_body = stored_reply;
+	}
+	committer_create(r->t->db, &item);
+	switch (item.outcome) {
+	case STORE_CASE_CREATE_CREATED:
+		data = json_object_new_object();
+		json_object_object_add(data, "caseId", json_object_new_string(item.row.id));
+		http_reply_data(r, 201, data);
+		break;
+	case STORE_CASE_CREATE_LIMITED:
+		http_reply_error(r, 429, "USAGE_LIMIT_REACHED",
+				 "the %s plan allows %lld cases a month; the limit is reached",
+				 plans_name(r->plan), (long long)cap);
+		break;
+	case STORE_CASE_CREATE_UNAVAILABLE:
+		http_reply_error(r, 503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later");
+		break;
+	default:
+		http_reply_internal(r, "storing the case failed");
+		break;
+	}
 out:
-	free(stored_reply);
 	if (have_input)
 		case_input_free(&in);
 	json_object_put(body);
 }
 
-#define LIST_MAX 200
 #define LIST_DEFAULT 50
 
-static const char *const statuses[] = { "CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED" };
-
-/* Every comma-separated item of list is a status. */
-static int valid_status_list(char *list)
+/* Every comma-separated item of list is a status: 0 with the bits of store_case_list_query
+ * in *mask_r, or -1. */
+static int parse_status_list(const char *list, unsigned *mask_r)
 {
 	char *save = NULL;
 	char copy[256];
+	unsigned mask = 0;
 
 	snprintf(copy, sizeof copy, "%s", list);
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int ok = 0;
+		enum store_case_status s;
 
-		for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-			ok |= strcmp(tok, statuses[i]) == 0;
-		if (!ok)
-			return 0;
+		if (store_case_status_parse(tok, &s) < 0)
+			return -1;
+		mask |= 1u << s;
 	}
-	return list[0] != '\0';
+	if (!mask)
+		return -1;
+	*mask_r = mask;
+	return 0;
 }
 
 /* The cursor is base64url("<updatedAt>.<caseId>") of the last case of the previous page. */
@@ -396,100 +269,103 @@ static int parse_cursor(const char *cursor, int64_t *updated_r, char id_r[37])
 	return 0;
 }
 
-void cases_list(struct http_request *r)
+/* Reads the query of GET /cases into q: 0, or -1 after replying 400. */
+static int list_query_or_reply(struct http_request *r, struct store_case_list_query *q,
+			       char ref[512], char cursor_id[37])
 {
-	static const char sql[] =
-		"SELECT id, updated_at FROM cases WHERE client_id = ?"
-		" AND (? IS NULL OR FIND_IN_SET(status, ?) > 0)"
-		" AND (? IS NULL OR client_reference_id = ?)"
-		" AND (? IS NULL OR updated_at >= ?)"
-		" AND (? IS NULL OR updated_at < ? OR (updated_at = ? AND id < ?))"
-		" ORDER BY updated_at DESC, id DESC LIMIT ?";
-	char status[256] = "", ref[512] = "", since_s[32] = "", limit_s[32] = "", cursor[256] = "",
-	     cursor_id[37] = "";
-	int64_t since = 0, limit = LIST_DEFAULT, cur_updated = 0;
+	char status[256] = "", since_s[32] = "", limit_s[32] = "", cursor[256] = "";
+	int64_t limit = LIST_DEFAULT;
 	int has_status, has_ref, has_since, has_cursor;
-	struct db_res *res = NULL;
-	json_object *cases = NULL, *data;
-	size_t rows;
 
+	memset(q, 0, sizeof *q);
+	q->client_id = r->client_id;
 	has_status = http_query_param_all(r->query, "status", status, sizeof status);
-	has_ref = http_query_param(r->query, "clientReferenceId", ref, sizeof ref);
+	has_ref = http_query_param(r->query, "clientReferenceId", ref, 512);
 	has_since = http_query_param(r->query, "updatedSince", since_s, sizeof since_s);
 	has_cursor = http_query_param(r->query, "cursor", cursor, sizeof cursor);
-	if (has_status < 0 || (has_status > 0 && !valid_status_list(status))) {
+	if (has_status < 0 || (has_status > 0 && parse_status_list(status, &q->statuses) < 0)) {
 		http_reply_error(r, 400, "INVALID_REQUEST",
 				 "status: must be CREATED, RUNNING, INPUT_NEEDED, COMPLETED or FAILED");
-		return;
+		return -1;
 	}
 	if (has_ref < 0 || strlen(ref) > 255) {
 		http_reply_error(r, 400, "INVALID_REQUEST", "clientReferenceId: at most 255 characters");
-		return;
+		return -1;
 	}
-	if (has_since < 0 || (has_since > 0 && (util_parse_int64(since_s, &since) < 0 || since < 0))) {
+	q->client_reference_id = has_ref > 0 ? ref : NULL;
+	q->has_since = has_since > 0;
+	if (has_since < 0 ||
+	    (has_since > 0 && (util_parse_int64(since_s, &q->updated_since) < 0 ||
+			       q->updated_since < 0))) {
 		http_reply_error(r, 400, "INVALID_REQUEST", "updatedSince: must be Unix milliseconds");
-		return;
+		return -1;
 	}
 	switch (http_query_param(r->query, "limit", limit_s, sizeof limit_s)) {
 	case 0:
 		break;
 	case 1:
-		if (util_parse_int64(limit_s, &limit) == 0 && limit >= 1 && limit <= LIST_MAX)
+		if (util_parse_int64(limit_s, &limit) == 0 && limit >= 1 && limit <= STORE_CASE_LIST_MAX)
 			break;
 		/* fall through */
 	default:
 		http_reply_error(r, 400, "INVALID_REQUEST", "limit: must be an integer from 1 to %d",
-				 LIST_MAX);
-		return;
+				 STORE_CASE_LIST_MAX);
+		return -1;
 	}
-	if (has_cursor < 0 || (has_cursor > 0 && parse_cursor(cursor, &cur_updated, cursor_id) < 0)) {
+	q->limit = (size_t)limit;
+	if (has_cursor < 0 ||
+	    (has_cursor > 0 && parse_cursor(cursor, &q->cursor_updated_at, cursor_id) < 0)) {
 		http_reply_error(r, 400, "INVALID_REQUEST",
 				 "cursor: must be the nextCursor of a previous page");
+		return -1;
+	}
+	q->has_cursor = has_cursor > 0;
+	q->cursor_id = cursor_id;
+	return 0;
+}
+
+void cases_list(struct http_request *r)
+{
+	struct store_case_list_query q;
+	struct store_case_list_row rows[STORE_CASE_LIST_MAX];
+	char ref[512] = "", cursor_id[37] = "";
+	json_object *cases = NULL, *data;
+	size_t n;
+	int more;
+
+	if (list_query_or_reply(r, &q, ref, cursor_id) < 0)
+		return;
+	if (store_case_list(r->t->db, &q, rows, &n, &more) < 0) {
+		http_reply_db_error(r, db_error(r->t->db));
 		return;
 	}
-	{
-		struct db_arg args[] = {
-			DB_STR(r->client_id),
-			has_status > 0 ? DB_STR(status) : DB_NULL, DB_STR(status),
-			has_ref > 0 ? DB_STR(ref) : DB_NULL, DB_STR(ref),
-			has_since > 0 ? DB_INT(since) : DB_NULL, DB_INT(since),
-			has_cursor > 0 ? DB_INT(cur_updated) : DB_NULL, DB_INT(cur_updated),
-			DB_INT(cur_updated), DB_STR(cursor_id),
-			DB_INT(limit + 1),
-		};
-
-		if (db_query(r->t->db, sql, args, sizeof args / sizeof args[0], &res) < 0) {
-			http_reply_internal(r, db_error(r->t->db));
-			return;
-		}
-	}
-	rows = db_res_rows(res);
 	cases = json_object_new_array();
-	for (size_t i = 0; i < rows && i < (size_t)limit; i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_object *c = NULL;
 		char owner[37];
+		int found = caseview_get(r->t->db, rows[i].id, 0, &c, owner);
 
-		if (caseview_get(r->t->db, db_res_get(res, i, 0), 0, &c, owner) != 1) {
+		if (found < 0) {
 			json_object_put(cases);
-			db_res_free(&res);
-			http_reply_internal(r, "loading a listed case failed");
+			http_reply_db_error(r, "loading a listed case failed");
 			return;
 		}
-		json_object_array_add(cases, c);
+		/* found == 0: erased (offloadctl case delete) since the list was read. */
+		if (found > 0)
+			json_object_array_add(cases, c);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "cases", cases);
-	if (rows > (size_t)limit) {
+	if (more) {
 		char raw[96], enc[160];
-		int n = snprintf(raw, sizeof raw, "%s.%s", db_res_get(res, (size_t)limit - 1, 1),
-				 db_res_get(res, (size_t)limit - 1, 0));
+		int len = snprintf(raw, sizeof raw, "%lld.%s", (long long)rows[n - 1].updated_at,
+				   rows[n - 1].id);
 
-		util_base64url(raw, (size_t)n, enc);
+		util_base64url(raw, (size_t)len, enc);
 		json_object_object_add(data, "nextCursor", json_object_new_string(enc));
 	} else {
 		json_object_object_add(data, "nextCursor", NULL);
 	}
-	db_res_free(&res);
 	http_reply_data(r, 200, data);
 }
 
@@ -510,7 +386,7 @@ static int own_case_or_reply(struct http_request *r, unsigned flags, json_object
 	}
 	found = caseview_get(r->t->db, r->params[0], flags, &c, owner);
 	if (found < 0) {
-		http_reply_internal(r, "loading a case failed");
+		http_reply_db_error(r, "loading a case failed");
 		return -1;
 	}
 	if (found == 0) {
@@ -616,21 +492,11 @@ out:
 
 void cases_input(struct http_request *r)
 {
-	static const char lock_case[] =
-		"SELECT client_id, status, input_request_id FROM cases WHERE id = ? FOR UPDATE";
-	static const char load_request[] =
-		"SELECT status FROM input_requests WHERE id = ? AND case_id = ?";
-	static const char resolve[] =
-		"UPDATE input_requests SET status = 'RESOLVED', resolved_at = ?, answer = ?,"
-		" decision = ? WHERE id = ? AND status = 'PENDING'";
-	static const char touch_case[] =
-		"UPDATE cases SET updated_at = ?, version = version + 1 WHERE id = ?";
-	static const char insert_event[] =
-		"INSERT INTO events (case_id, type, payload, state, available_at, created_at)"
-		" VALUES (?, 'INPUT_PROVIDED', ?, 'pending', ?, ?)";
 	struct db *db = r->t->db;
+	struct store_input_answer a;
+	enum store_input_outcome outcome;
+	enum store_case_status status;
 	struct input_input in;
-	struct db_res *res = NULL;
 	json_object *body = NULL, *payload = NULL, *data;
 	char err[512];
 	int have_input = 0;
@@ -650,83 +516,48 @@ void cases_input(struct http_request *r)
 	json_object_object_add(payload, "inputRequestId", json_object_new_string(in.input_request_id));
 	if (in.decision_json)
 		json_object_object_add(payload, "decision", json_tokener_parse(in.decision_json));
-
-	for (int attempt = 0; attempt < 3; attempt++) {
-		struct db_arg case_arg[] = { DB_STR(r->params[0]) };
-		struct db_arg req_args[] = { DB_STR(in.input_request_id), DB_STR(r->params[0]) };
-		struct db_arg resolve_args[] = { DB_INT(r->now_ms), DB_STR(in.provided_context),
-						 DB_STR(in.decision_json), DB_STR(in.input_request_id) };
-		struct db_arg touch_args[] = { DB_INT(r->now_ms), DB_STR(r->params[0]) };
-		struct db_arg event_args[] = {
-			DB_STR(r->params[0]),
-			DB_STR(json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN)),
-			DB_INT(r->now_ms), DB_INT(r->now_ms),
-		};
-		const char *current;
-
-		/* The case row lock orders concurrent answers: the second sees RESOLVED. */
-		if (db_begin(db) < 0 || db_query(db, lock_case, case_arg, 1, &res) < 0)
-			goto failed;
-		if (db_res_rows(res) == 0) {
-			db_rollback(db);
-			http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
-			goto out;
-		}
-		if (strcmp(db_res_get(res, 0, 0), r->client_id) != 0) {
-			db_rollback(db);
-			http_reply_error(r, 403, "FORBIDDEN", "this case belongs to another client");
-			goto out;
-		}
-		if (strcmp(db_res_get(res, 0, 1), "INPUT_NEEDED") != 0) {
-			db_rollback(db);
-			http_reply_error(r, 409, "CASE_NOT_WAITING_FOR_INPUT",
-					 "the case is %s, not INPUT_NEEDED", db_res_get(res, 0, 1));
-			goto out;
-		}
-		current = db_res_get(res, 0, 2);
-		if (!current || strcmp(current, in.input_request_id) != 0) {
-			db_rollback(db);
-			http_reply_error(r, 409, "INPUT_REQUEST_MISMATCH",
-					 "inputRequestId does not name the case's current input request");
-			goto out;
-		}
-		db_res_free(&res);
-		if (db_query(db, load_request, req_args, 2, &res) < 0)
-			goto failed;
-		if (db_res_rows(res) == 0 || strcmp(db_res_get(res, 0, 0), "PENDING") != 0) {
-			db_rollback(db);
-			http_reply_error(r, 409, "INPUT_REQUEST_NOT_PENDING",
-					 "this input request was already answered");
-			goto out;
-		}
-		db_res_free(&res);
-		if (db_query(db, resolve, resolve_args, 4, NULL) < 0)
-			goto failed;
-		if (db_affected_rows(db) != 1) {
-			db_rollback(db);
-			http_reply_error(r, 409, "INPUT_REQUEST_NOT_PENDING",
-					 "this input request was already answered");
-			goto out;
-		}
-		if (db_query(db, touch_case, touch_args, 2, NULL) < 0 ||
-		    db_query(db, insert_event, event_args, 4, NULL) < 0 || db_commit(db) < 0)
-			goto failed;
+	a = (struct store_input_answer){
+		.case_id = r->params[0],
+		.client_id = r->client_id,
+		.input_request_id = in.input_request_id,
+		.answer = in.provided_context,
+		.decision_json = in.decision_json,
+		.event_payload = json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN),
+		.now_ms = r->now_ms,
+	};
+	if (store_input_provide(db, &a, &outcome, &status) < 0) {
+		http_reply_db_error(r, db_error(db));
+		goto out;
+	}
+	switch (outcome) {
+	case STORE_INPUT_ACCEPTED:
 		data = json_object_new_object();
 		json_object_object_add(data, "caseId", json_object_new_string(r->params[0]));
 		json_object_object_add(data, "inputRequestId",
 				       json_object_new_string(in.input_request_id));
 		json_object_object_add(data, "accepted", json_object_new_boolean(1));
 		http_reply_data(r, 202, data);
-		goto out;
-failed:
-		db_res_free(&res);
-		db_rollback(db);
-		if (db_errno(db) != DB_ER_LOCK_DEADLOCK)
-			break;
+		break;
+	case STORE_INPUT_NO_CASE:
+		http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
+		break;
+	case STORE_INPUT_OTHER_CLIENT:
+		http_reply_error(r, 403, "FORBIDDEN", "this case belongs to another client");
+		break;
+	case STORE_INPUT_NOT_WAITING:
+		http_reply_error(r, 409, "CASE_NOT_WAITING_FOR_INPUT",
+				 "the case is %s, not INPUT_NEEDED", store_case_status_name(status));
+		break;
+	case STORE_INPUT_MISMATCH:
+		http_reply_error(r, 409, "INPUT_REQUEST_MISMATCH",
+				 "inputRequestId does not name the case's current input request");
+		break;
+	case STORE_INPUT_NOT_PENDING:
+		http_reply_error(r, 409, "INPUT_REQUEST_NOT_PENDING",
+				 "this input request was already answered");
+		break;
 	}
-	http_reply_internal(r, db_error(db));
 out:
-	db_res_free(&res);
 	if (have_input)
 		input_input_free(&in);
 	json_object_put(payload);

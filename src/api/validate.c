@@ -902,6 +902,24 @@ static int domain_valid(const char *s, size_t len)
 	return 1;
 }
 
+int validate_idempotency_key(const char *key)
+{
+	const unsigned char *s = (const unsigned char *)key;
+	size_t len = strlen(key), chars = 0;
+
+	/* 255 characters are at most 1020 bytes of UTF-8. */
+	if (len == 0 || len > 4 * 255 || !utf8_valid(s, len))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		/* C0 controls and DEL; C1 controls are U+0080..U+009F, 0xC2 0x80..0x9F. */
+		if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && s[i + 1] <= 0x9f))
+			return 0;
+		if ((s[i] & 0xc0) != 0x80)
+			chars++;
+	}
+	return chars <= 255;
+}
+
 int validate_email_address(const char *s, size_t len)
 {
 	const char *at;

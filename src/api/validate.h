@@ -60,6 +60,10 @@ void case_input_free(struct case_input *in);
 int validate_input(json_object *body, struct input_input *out, char *err, size_t errlen);
 void input_input_free(struct input_input *in);
 
+/* 1 when key is a valid Idempotency-Key (SPEC §3): 1 to 255 characters (not bytes) of
+ * valid UTF-8 with no control characters. */
+int validate_idempotency_key(const char *key);
+
 /* 1 when s (len bytes) is an ASCII addr-spec of at most 254 chars with no CR/LF. */
 int validate_email_address(const char *s, size_t len);
 /* 1 when s names a zone in the system's IANA database (/usr/share/zoneinfo). */

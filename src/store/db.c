@@ -497,6 +497,9 @@ int db_query(struct db *db, const char *sql, const struct db_arg *args, size_t n
 {
 	if (res_r)
 		*res_r = NULL;
+	/* The last error is this statement's only: callers choose 503 or 500 from it. */
+	db->last_errno = 0;
+	db->last_error[0] = '\0';
 	if (db->broken) {
 		/* Inside the transaction that lost its connection every statement fails; once the
 		 * caller has rolled back (or committed, and failed), start afresh. */
@@ -538,6 +541,8 @@ int db_exec_text(struct db *db, const char *sql, size_t len)
 {
 	MYSQL_RES *r;
 
+	db->last_errno = 0;
+	db->last_error[0] = '\0';
 	if (ensure_connected(db) < 0)
 		return -1;
 	if (mysql_real_query(db->mysql, sql, (unsigned long)len) != 0) {

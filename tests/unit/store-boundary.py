@@ -15,7 +15,7 @@ in) except ROOT/src/store/, after removing comments, for
     db_affected_rows — and any use of the MariaDB client library (mysql_*, <mysql.h>);
   - an #include "store/db.h" in a file that neither opens a connection (db_library_init,
     db_open, db_new, db_close, ...) nor reads a handle's last error for its log (db_error,
-    db_errno, db_error_is_connection): a caller that only passes a struct db * around
+    db_errno, db_error_is_connection, db_error_is_unavailable): a caller that only passes a struct db * around
     needs no more than the declaration "struct db;".
 Each offence is one line "not ok - FILE:LINE: what"; each clean file "ok - FILE".
 
@@ -48,7 +48,7 @@ CONNECTION_FUNCS = {
     "db_connections_made",
 }
 # The last error of a handle, for a caller's log line or its choice of 500 or 503: not SQL.
-ERROR_FUNCS = {"db_error", "db_errno", "db_error_is_connection"}
+ERROR_FUNCS = {"db_error", "db_errno", "db_error_is_connection", "db_error_is_unavailable"}
 
 # A literal is SQL when its text (leading blanks removed) matches one of these. The bare
 # keywords that are also English or HTTP words (SELECT, SET, SHOW, CALL, DELETE, UPDATE)

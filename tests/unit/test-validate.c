@@ -1161,6 +1161,37 @@ static void test_input_lengths(void)
 	}
 }
 
+static void test_idempotency_key(void)
+{
+	char k[1100];
+
+	test_begin("Idempotency-Key: 1 to 255 characters of UTF-8 without controls");
+	test_assert(validate_idempotency_key("order-1"));
+	test_assert(!validate_idempotency_key(""));
+	memset(k, 'k', 255);
+	k[255] = '\0';
+	test_assert(validate_idempotency_key(k));
+	k[255] = 'k';
+	k[256] = '\0';
+	test_assert(!validate_idempotency_key(k));
+	/* 255 two-byte characters: 510 bytes, still 255 characters */
+	for (int i = 0; i < 255; i++)
+		memcpy(k + 2 * i, "\xc3\xa9", 2);
+	k[510] = '\0';
+	test_assert(validate_idempotency_key(k));
+	memcpy(k + 510, "\xc3\xa9", 3);
+	test_assert(!validate_idempotency_key(k));
+	test_assert(validate_idempotency_key("caf\xc3\xa9 \xf0\x9f\x98\x80"));
+	test_assert(!validate_idempotency_key("a\tb"));
+	test_assert(!validate_idempotency_key("a\x7f"));
+	test_assert(!validate_idempotency_key("a\xc2\x85" "b"));    /* NEL, a C1 control */
+	test_assert(validate_idempotency_key("a\xc2\xa0" "b"));     /* NO-BREAK SPACE */
+	test_assert(!validate_idempotency_key("a\xff" "b"));         /* not UTF-8 */
+	test_assert(!validate_idempotency_key("a\xc3"));          /* cut short */
+	test_assert(!validate_idempotency_key("\xed\xa0\x80")); /* a surrogate */
+	test_end();
+}
+
 int main(void)
 {
 	test_full_body();
@@ -1178,5 +1209,6 @@ int main(void)
 	for (size_t i = 0; i < sizeof input_rows / sizeof input_rows[0]; i++)
 		run_input_row(&input_rows[i]);
 	test_input_lengths();
+	test_idempotency_key();
 	return test_done();
 }
