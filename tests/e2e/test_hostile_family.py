@@ -246,3 +246,69 @@ def test_hostile_idempotency_key_counted_in_characters(ctx):
     r = _post(minimal_case_body(), ("\u00e9" * 256).encode("utf-8"))
     msg = expect_err(r, 400, "INVALID_REQUEST")
     assert msg.lower().startswith("idempotency-key"), msg
+
+
+def _attachment_link():
+    """A case with one attachment (rows and file written directly, as test_attachments.py
+    does); returns (caseId, the attachment's metadata with downloadUrl, expiresAt; bytes)."""
+    import hashlib
+    import os
+    from lib import now_ms
+    cid = create_case(minimal_case_body())
+    aid = str(uuid.uuid4())
+    data = b"%PDF-1.4 hostile family\n" * 10
+    e = env()
+    d = os.path.join(e.files_dir, cid)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    with open(os.path.join(d, aid), "wb") as f:
+        f.write(data)
+    os.chmod(os.path.join(d, aid), 0o644)
+    sql("INSERT INTO attachments (id, case_id, name, size, content_type, sha256, storage_path, message_id, "
+        "inbox_id, received_at) VALUES (%s, %s, 'w9.pdf', %d, 'application/pdf', %s, %s, '<m@x.example>', "
+        "'offload@x.example', %d)" % (sql_str(aid), sql_str(cid), len(data), sql_str(hashlib.sha256(data).hexdigest()),
+                                      sql_str("%s/%s" % (cid, aid)), now_ms()))
+    meta = expect_ok(get("/cases/%s/attachments/%s" % (cid, aid)))
+    return cid, meta, data
+
+
+def test_hostile_download_range_and_preconditions(ctx):
+    """nginx serves the file of a download link itself (X-Accel-Redirect), so it also answers
+    Range and conditional headers: a Range past the end is 416 and a failed If-Match or
+    If-Unmodified-Since is 412, both in the JSON envelope (416 keeps Content-Range); a valid
+    Range is 206 with the bytes, If-None-Match: * is 304 without a body."""
+    import urllib.parse
+    _, meta, data = _attachment_link()
+    u = urllib.parse.urlsplit(meta["downloadUrl"])
+    path = u.path + "?" + u.query
+    r = http("GET", path, key=None, headers={"Range": "bytes=999999-"})
+    expect_err(r, 416, "INVALID_REQUEST")
+    assert r.header("content-range") == "bytes */%d" % len(data), r.headers
+    for h in ({"If-Match": '"not-this"'}, {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}):
+        expect_err(http("GET", path, key=None, headers=h), 412, "INVALID_REQUEST")
+    r = http("GET", path, key=None, headers={"Range": "bytes=0-7"})
+    assert r.status == 206 and r.raw == data[:8], r
+    r = http("GET", path, key=None, headers={"If-None-Match": "*"})
+    assert r.status == 304 and r.raw == b"", r
+
+
+def test_hostile_times_are_ms_except_expires_at(ctx):
+    """Item 5: every time in a JSON body is Unix milliseconds (an integer) except expiresAt of
+    an attachment link (ISO 8601 UTC with milliseconds), and the README says so where it
+    describes times."""
+    import os
+    from lib import ISO_MS_RE, now_ms
+    cid, meta, _ = _attachment_link()
+    c = get_case(cid)
+    t = now_ms()
+    for k in ("createdAt", "updatedAt"):
+        assert isinstance(c[k], int) and t - 600000 < c[k] <= t + 1000, "%s = %r" % (k, c[k])
+    assert isinstance(c["nextActionAt"], int)
+    assert isinstance(meta["receivedAt"], int) and isinstance(c["attachments"][0]["receivedAt"], int)
+    assert isinstance(meta["expiresAt"], str) and ISO_MS_RE.match(meta["expiresAt"]), meta["expiresAt"]
+    src = env().src or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(src, "README.md"), encoding="utf-8") as f:
+        readme = " ".join(f.read().split())
+    assert "Unix milliseconds" in readme and re.search(
+        r"except\w*[^.]*`expiresAt` of an attachment link is ISO 8601", readme), \
+        "README.md does not say that expiresAt of an attachment link is ISO 8601 where it describes times"
