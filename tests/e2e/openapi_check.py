@@ -44,10 +44,6 @@ NGINX_ERRORS = {
     505: {"INVALID_REQUEST"},
 }
 
-# The ones nginx answers before it looks at the route (request line, headers, version), so
-# no operation lists them; doc/openapi.yaml says so in its conventions.
-NGINX_BEFORE_ROUTING = (414, 431, 501, 505)
-
 
 class OpenAPIMismatch(AssertionError):
     pass
@@ -232,12 +228,6 @@ def check(method, path, status, headers, raw, sp=None):
 
     responses = op.get("responses", {})
     resp = responses.get(str(status))
-    if resp is None and status in NGINX_BEFORE_ROUTING:
-        if not no_body:
-            data = _json_body(method, path, status, headers, raw)
-            _validate(sp.error_validator(NGINX_ERRORS[status]), data, method, path, status, raw,
-                      "the error envelope with code %s" % "/".join(sorted(NGINX_ERRORS[status])))
-        return
     if resp is None:
         _fail("status %s is not documented for %s %s (documented: %s)" % (
             status, method, template, ", ".join(sorted(responses))), method, path, status, raw)
