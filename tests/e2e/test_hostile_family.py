@@ -210,6 +210,33 @@ def test_hostile_idempotency_keys_match_exactly(ctx):
             % (sql_str(cid), sql_str(keys[0] + "%")))
 
 
+def test_hostile_message_ids_match_exactly(ctx):
+    """Message-IDs are compared exactly (RFC 5322: the left part is case-sensitive): inbound
+    messages whose ids differ only in case or a trailing space are separate rows (before
+    sql/007_exact_match.sql the unique key took the second for a duplicate of the first), and
+    a lookup by id finds only its own spelling."""
+    mid = "<Ab%s@mail.example>" % uuid.uuid4().hex[:8]
+    rows = [mid, mid.lower(), mid + " "]
+
+    def lit(m):
+        # A plain literal, as offload-api's bound parameters are (coercible): lib.sql_str's
+        # CONVERT(... USING utf8mb4) has the column's coercibility, so MariaDB would compare
+        # in utf8mb4_general_ci, case-insensitively, whatever the column's collation.
+        assert re.match(r"^[<>@.a-zA-Z0-9 ]+$", m)
+        return "'%s'" % m
+
+    try:
+        for m in rows:
+            sql("INSERT INTO messages (direction, kind, message_id, from_addr, to_addr, subject, body_text, "
+                "created_at) VALUES ('inbound', 'reply', %s, 'a@mail.example', 'b@mail.example', '', '', 1)"
+                % lit(m))
+        for m in rows:
+            got = sql("SELECT CONCAT('[', message_id, ']') FROM messages WHERE message_id = %s" % lit(m))
+            assert got == [["[%s]" % m]], "message_id %r finds %r" % (m, got)
+    finally:
+        sql("DELETE FROM messages WHERE message_id IN (%s)" % ", ".join(lit(m) for m in rows))
+
+
 # ------------------------------------------------ Idempotency-Key (items 1 and 2; PENDING MERGE)
 
 def test_hostile_idempotency_key_not_utf8(ctx):
