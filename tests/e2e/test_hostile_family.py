@@ -339,3 +339,217 @@ def test_hostile_times_are_ms_except_expires_at(ctx):
     assert "Unix milliseconds" in readme and re.search(
         r"except\w*[^.]*`expiresAt` of an attachment link is ISO 8601", readme), \
         "README.md does not say that expiresAt of an attachment link is ISO 8601 where it describes times"
+
+
+# ------------------------------------- nginx's errors about the upstream, on an nginx of our own
+
+def _fcgi_params(data):
+    out, i = {}, 0
+    while i < len(data):
+        lens = []
+        for _ in range(2):
+            n = data[i]
+            if n >> 7:
+                n = int.from_bytes(data[i:i + 4], "big") & 0x7fffffff
+                i += 4
+            else:
+                i += 1
+            lens.append(n)
+        name = data[i:i + lens[0]]
+        i += lens[0]
+        out[name.decode("latin-1")] = data[i:i + lens[1]].decode("latin-1")
+        i += lens[1]
+    return out
+
+
+def _fcgi_serve(conn):
+    """A FastCGI responder standing in for offload-api, one behaviour per DOCUMENT_URI:
+    /hang never answers, /garbage answers bytes that are not FastCGI, /loop answers with an
+    X-Accel-Redirect to itself, /no-such-location to a named location that does not exist;
+    anything else is 200 with a JSON body."""
+    import struct
+    f = conn.makefile("rb")
+    try:
+        while True:
+            params, stdin_done, rid = b"", False, 1
+            while not stdin_done:
+                head = f.read(8)
+                if len(head) < 8:
+                    return
+                _, rtype, rid, clen, plen, _ = struct.unpack(">BBHHBB", head)
+                body = f.read(clen)
+                f.read(plen)
+                if rtype == 4:
+                    params += body
+                elif rtype == 5 and clen == 0:
+                    stdin_done = True
+            uri = _fcgi_params(params).get("DOCUMENT_URI", "")
+            if uri == "/hang":
+                f.read()
+                return
+            if uri == "/garbage":
+                conn.sendall(b"\x00" * 64)
+                return
+            if uri == "/loop":
+                out = b"Status: 200\r\nX-Accel-Redirect: /loop\r\n\r\n"
+            elif uri == "/no-such-location":
+                out = b"Status: 200\r\nX-Accel-Redirect: @no_such_location\r\n\r\n"
+            else:
+                out = b'Status: 200\r\nContent-Type: application/json\r\n\r\n{"ok":true,"data":{}}'
+            conn.sendall(struct.pack(">BBHHBB", 1, 6, rid, len(out), 0, 0) + out
+                         + struct.pack(">BBHHBB", 1, 6, rid, 0, 0, 0)
+                         + struct.pack(">BBHHBB", 1, 3, rid, 8, 0, 0) + b"\x00" * 8)
+    except OSError:
+        return
+    finally:
+        conn.close()
+
+
+def test_hostile_nginx_upstream_errors_are_json(ctx):
+    """The errors nginx makes about offload-api, on an nginx of our own around the shipped
+    snippet with the example site's rates (the stack's nginx has limits too high to hit, and
+    its API answers in time): 429 RATE_LIMITED with Retry-After past the burst, 500 for an
+    internal error (an X-Accel-Redirect to a named location that does not exist), 502 for an answer that is not FastCGI and for a socket nobody
+    listens on, 504 GATEWAY_TIMEOUT when the API does not answer (fastcgi_read_timeout 1 s
+    here). All the JSON envelope, content-type application/json. The one nginx cannot change:
+    a 500 for an internal redirect cycle stays HTML (proved below)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    import threading
+    import time
+    e = env()
+    src = e.src or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    work = tempfile.mkdtemp(prefix="offload-nginx-")
+    sock_path = os.path.join(work, "api.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    os.chmod(sock_path, 0o666)
+    srv.listen(64)
+    stop = threading.Event()
+
+    def accept_loop():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=_fcgi_serve, args=(c,), daemon=True).start()
+    threading.Thread(target=accept_loop, daemon=True).start()
+
+    with open(os.path.join(src, "conf", "nginx", "offload.conf"), encoding="utf-8") as f:
+        snippet = f.read().replace("/run/offload/api.sock", sock_path)
+    with open(os.path.join(work, "offload.conf"), "w", encoding="utf-8") as f:
+        f.write(snippet)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    os.makedirs(os.path.join(work, "tmp"))
+    conf = """%(user)s
+worker_processes 1;
+pid %(w)s/nginx.pid;
+error_log %(w)s/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %(w)s/tmp; fastcgi_temp_path %(w)s/tmp; proxy_temp_path %(w)s/tmp;
+    uwsgi_temp_path %(w)s/tmp; scgi_temp_path %(w)s/tmp;
+    upstream offload_api { server unix:%(sock)s; keepalive 8; }
+    upstream offload_gone { server unix:%(w)s/nobody.sock; }
+    limit_req_zone $http_x_api_key zone=offload_perkey:10m rate=20r/s;
+    limit_req_zone $binary_remote_addr zone=offload_perip:10m rate=50r/s;
+    server {
+        listen 127.0.0.1:%(port)d default_server;
+        fastcgi_read_timeout 1s;
+        include %(w)s/offload.conf;
+        location = /gone {
+            fastcgi_pass offload_gone;
+            include /etc/nginx/fastcgi_params;
+        }
+    }
+}
+""" % {"user": "user root;" if os.geteuid() == 0 else "", "w": work, "sock": sock_path, "port": port}
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(conf)
+    try:
+        r = subprocess.run(["nginx", "-p", work + "/", "-c", os.path.join(work, "nginx.conf"),
+                            "-e", os.path.join(work, "error.log")], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        assert r.returncode == 0, "nginx did not start: %s" % r.stdout.decode(errors="replace")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(os.path.join(work, "nginx.pid")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def req(path, key=b"k"):
+            s = socket.create_connection(("127.0.0.1", port), timeout=20)
+            try:
+                # HTTP/1.0: the answer is not chunked.
+                s.sendall(b"GET " + path + b" HTTP/1.0\r\nHost: localhost\r\nx-api-key: " + key
+                          + b"\r\nConnection: close\r\n\r\n")
+                out = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    out += b
+            finally:
+                s.close()
+            head, _, body = out.partition(b"\r\n\r\n")
+            hs = {}
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.decode("latin-1").partition(":")
+                hs.setdefault(k.strip().lower(), []).append(v.strip())
+            return int(re.match(rb"HTTP/1\.[01] (\d{3})", head).group(1)), hs, body
+
+        bad = []
+
+        def expect(what, got, status, code):
+            st, hs, body = got
+            ct = (hs.get("content-type") or [""])[0]
+            try:
+                j = json.loads(body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                j = None
+            if st != status or ct != JSON_CT or not (isinstance(j, dict) and j.get("ok") is False
+                                                     and j["error"]["code"] == code):
+                bad.append("%s: %d %s %r (want %d %s)" % (what, st, ct, body[:160], status, code))
+            return hs
+
+        st, _, body = req(b"/cases")
+        assert st == 200 and json.loads(body)["ok"] is True, "the fake API does not answer: %d %r" % (st, body)
+        t0 = time.monotonic()
+        expect("the API does not answer in time", req(b"/hang"), 504, "GATEWAY_TIMEOUT")
+        assert time.monotonic() - t0 < 15
+        expect("the API answers bytes that are not FastCGI", req(b"/garbage"), 502, "SERVICE_UNAVAILABLE")
+        expect("no process on the socket", req(b"/gone"), 502, "SERVICE_UNAVAILABLE")
+        expect("an internal error in nginx (a redirect to no location)", req(b"/no-such-location"), 500,
+               "INTERNAL_ERROR")
+        # What nginx cannot change: after 10 internal redirects (an X-Accel-Redirect cycle)
+        # no redirect is left for error_page, so nginx sends its built-in HTML 500.
+        st, hs, body = req(b"/loop")
+        assert st == 500 and (hs.get("content-type") or [""])[0] == "text/html", (st, hs, body[:200])
+        statuses = [req(b"/cases", key=b"one-key") for _ in range(80)]
+        limited = [r for r in statuses if r[0] == 429]
+        assert limited, "80 requests at once with one key were never limited: %r" % sorted({r[0] for r in statuses})
+        hs = expect("past the per-key burst", limited[0], 429, "RATE_LIMITED")
+        if (hs.get("retry-after") or [None])[0] != "1":
+            bad.append("429 without Retry-After: 1: %r" % hs)
+        assert not bad, "nginx's upstream errors that are not the JSON envelope:\n  " + "\n  ".join(bad)
+    finally:
+        stop.set()
+        srv.close()
+        pid_file = os.path.join(work, "nginx.pid")
+        if os.path.exists(pid_file):
+            with open(pid_file) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 15)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+        shutil.rmtree(work, ignore_errors=True)
