@@ -102,6 +102,15 @@ def test_hostile_nginx_errors_are_json(ctx):
         ("a bad chunk size", _request(b"POST", b"/cases", b"Transfer-Encoding: chunked\r\n",
                                       body=b"zz\r\nabc\r\n0\r\n\r\n"), "/nope", 400, "INVALID_REQUEST", None),
         ("two Host headers", _request(b"GET", b"/cases", b"Host: other\r\n"), "/nope", 400, "INVALID_REQUEST", None),
+        ("a NUL in a header value", _request(b"GET", b"/cases", b"X-A: a\x00b\r\n"), "/nope", 400,
+         "INVALID_REQUEST", None),
+        ("a folded header line (obs-fold)", _request(b"GET", b"/cases", b"X-A: a\r\n b\r\n"), "/nope", 400,
+         "INVALID_REQUEST", None),
+        ("a lower-case method", _request(b"get", b"/cases"), "/nope", 400, "INVALID_REQUEST", None),
+        ("a space in the path", _request(b"GET", b"/ca ses"), "/nope", 400, "INVALID_REQUEST", None),
+        ("HTTP/1.0 with Transfer-Encoding", _request(b"POST", b"/cases", b"Transfer-Encoding: chunked\r\n",
+                                                     version=b"HTTP/1.0", body=b"0\r\n\r\n"), "/nope", 400,
+         "INVALID_REQUEST", None),
     ]
     bad = []
     for what, data, check_path, status, code, allow in rows:
