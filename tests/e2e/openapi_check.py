@@ -33,11 +33,15 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 NGINX_ERRORS = {
     400: {"INVALID_REQUEST"},
     413: {"PAYLOAD_TOO_LARGE"},
+    414: {"INVALID_REQUEST"},
     429: {"RATE_LIMITED"},
+    431: {"INVALID_REQUEST"},
     500: {"INTERNAL_ERROR"},
+    501: {"INVALID_REQUEST"},
     502: {"SERVICE_UNAVAILABLE"},
     503: {"SERVICE_UNAVAILABLE"},
     504: {"GATEWAY_TIMEOUT"},
+    505: {"INVALID_REQUEST"},
 }
 
 
