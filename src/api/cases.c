@@ -263,7 +263,7 @@ static int parse_cursor(const char *cursor, int64_t *updated_r, char id_r[37])
 	if (!dot)
 		return -1;
 	*dot = '\0';
-	if (util_parse_int64(raw, updated_r) < 0 || !util_uuid_valid(dot + 1))
+	if (util_parse_int64(raw, updated_r) < 0 || !util_uuid_canonical(dot + 1))
 		return -1;
 	snprintf(id_r, 37, "%s", dot + 1);
 	return 0;
@@ -380,7 +380,7 @@ static int own_case_or_reply(struct http_request *r, unsigned flags, json_object
 	json_object *c = NULL;
 	int found;
 
-	if (!util_uuid_valid(r->params[0])) {
+	if (!util_uuid_canonical(r->params[0])) {
 		http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
 		return -1;
 	}
@@ -429,7 +429,7 @@ void cases_get(struct http_request *r)
 
 	buf_init(&out, CASEVIEW_MAX_JSON);
 	/* A malformed id cannot match: simply not found. */
-	found = util_uuid_valid(r->params[0])
+	found = util_uuid_canonical(r->params[0])
 			? caseview_get_text(r->t->db, r->params[0], flags, r->client_id, &out, owner)
 			: 0;
 	if (found >= 0 && routes_key_recheck_or_reply(r) < 0)
@@ -459,7 +459,7 @@ void cases_attachment(struct http_request *r)
 
 	if (own_case_or_reply(r, 0, NULL) < 0)
 		return;
-	if (!util_uuid_valid(r->params[1])) {
+	if (!util_uuid_canonical(r->params[1])) {
 		http_reply_error(r, 404, "ATTACHMENT_NOT_FOUND", "no attachment with this id in this case");
 		return;
 	}
@@ -508,7 +508,7 @@ void cases_input(struct http_request *r)
 		goto out;
 	}
 	have_input = 1;
-	if (!util_uuid_valid(r->params[0])) {
+	if (!util_uuid_canonical(r->params[0])) {
 		http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
 		goto out;
 	}

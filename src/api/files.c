@@ -95,7 +95,7 @@ void files_download(struct http_request *r)
 	int found;
 
 	buf_init(&hdr, 8192);
-	if (!util_uuid_valid(r->params[0]) ||
+	if (!util_uuid_canonical(r->params[0]) ||
 	    http_query_param(r->query, "expires", expires, sizeof expires) != 1 ||
 	    http_query_param(r->query, "sig", sig, sizeof sig) != 1) {
 		http_reply_error(r, 403, "FORBIDDEN", "invalid download link");

@@ -63,6 +63,16 @@ int util_uuid_valid(const char *s)
 	return uuid_parse(s, u) == 0;
 }
 
+int util_uuid_canonical(const char *s)
+{
+	if (!util_uuid_valid(s))
+		return 0;
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'F')
+			return 0;
+	return 1;
+}
+
 size_t util_base64(const void *in, size_t len, char *out)
 {
 	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);

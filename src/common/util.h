@@ -17,6 +17,10 @@ int64_t util_now_us(void);
 void util_uuid_v4(char out[37]);
 /* 1 when s is a lowercase or uppercase canonical UUID of exactly 36 chars, else 0. */
 int util_uuid_valid(const char *s);
+/* 1 when s is a UUID as the service writes it (SPEC §2: lowercase hex), else 0. The API
+ * takes ids only in this form, so an id in capitals is not found (the id columns compare
+ * without case). */
+int util_uuid_canonical(const char *s);
 
 /* Fills buf with cryptographically strong random bytes; aborts if the RNG fails. */
 void util_random_bytes(void *buf, size_t len);

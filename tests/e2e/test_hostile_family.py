@@ -562,3 +562,13 @@ http {
                     break
                 time.sleep(0.05)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_hostile_case_id_in_capitals_is_not_found(ctx):
+    """IDs are lowercase UUIDs (SPEC §2); the id columns compare without case, so the API takes
+    ids only as it writes them: the same id in capitals is 404, not the case."""
+    from lib import create_case, expect_err, expect_ok, get, minimal_case_body
+    cid = create_case(minimal_case_body())
+    expect_ok(get("/cases/" + cid))
+    expect_err(get("/cases/" + cid.upper()), 404, "CASE_NOT_FOUND")
+    expect_err(get("/cases/%s/attachments/%s" % (cid.upper(), cid)), 404, "CASE_NOT_FOUND")

@@ -190,6 +190,13 @@ static void test_uuid(void)
 	test_assert(strcmp(a, b) != 0);
 	test_end();
 
+	test_begin("util_uuid_canonical: lowercase only");
+	test_assert(util_uuid_canonical("4fc5a9f0-1b2c-4d3e-8f40-5a6b7c8d9e0f"));
+	test_assert(!util_uuid_canonical("4FC5A9F0-1B2C-4D3E-8F40-5A6B7C8D9E0F"));
+	test_assert(!util_uuid_canonical("4fc5a9f0-1b2c-4d3e-8f40-5a6b7c8d9e0F"));
+	test_assert(!util_uuid_canonical("not-a-uuid"));
+	test_end();
+
 	test_begin("util_uuid_valid");
 	test_assert(util_uuid_valid("4fc5a9f0-1b2c-4d3e-8f40-5a6b7c8d9e0f"));
 	test_assert(util_uuid_valid("4FC5A9F0-1B2C-4D3E-8F40-5A6B7C8D9E0F"));
