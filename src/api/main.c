@@ -56,7 +56,7 @@ static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threa
 	const char *url;
 	size_t len;
 
-	if (cfg_get_int(cfg, "api", "threads", 8, 1, API_MAX_THREADS, threads_r, &err) < 0 ||
+	if (cfg_get_int(cfg, "api", "threads", 32, 1, API_MAX_THREADS, threads_r, &err) < 0 ||
 	    cfg_get_int(cfg, "files", "url_ttl_s", 3600, 1, 7 * 86400, &s->url_ttl_s, &err) < 0 ||
 	    plans_load_caps(cfg, s->caps, &err) < 0) {
 		log_error("%s: %s", cfg_path(cfg), err);
