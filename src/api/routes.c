@@ -84,8 +84,28 @@ static int key_present_or_reply(struct http_request *r)
 	return 1;
 }
 
+/* Answers for a key lookup that found (1), did not find (0) or failed (-1) the key: 0 when
+ * the key is known and active, else -1 after replying 401, 403, 500 or 503. */
+static int key_state_or_reply(struct http_request *r, int found, const struct store_api_key *k,
+			      const char *err)
+{
+	if (found < 0) {
+		http_reply_db_error(r, err);
+		return -1;
+	}
+	if (found == 0) {
+		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
+		return -1;
+	}
+	if (!k->active) {
+		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
+		return -1;
+	}
+	return 0;
+}
+
 /* Looks the key up (through the per-process cache): 0 with r->client_id and r->plan set, or
- * -1 after replying 401/403/500. */
+ * -1 after replying 401/403/500/503. */
 static int authenticate_or_reply(struct http_request *r)
 {
 	const char *key = http_header(r, "HTTP_X_API_KEY");
@@ -98,18 +118,8 @@ static int authenticate_or_reply(struct http_request *r)
 		return -1;
 	util_sha256(key, strlen(key), hash);
 	found = keycache_lookup(r->t->db, hash, &k, &r->key_generation, &err);
-	if (found < 0) {
-		http_reply_db_error(r, err);
+	if (key_state_or_reply(r, found, &k, err) < 0)
 		return -1;
-	}
-	if (found == 0) {
-		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
-		return -1;
-	}
-	if (!k.active) {
-		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
-		return -1;
-	}
 	memcpy(r->client_id, k.client_id, sizeof r->client_id);
 	r->plan = k.plan;
 	return 0;
@@ -130,18 +140,8 @@ int routes_key_recheck_or_reply(struct http_request *r)
 	keycache_clear();
 	util_sha256(key, strlen(key), hash);
 	found = store_api_key_lookup(r->t->db, hash, &k, &err);
-	if (found < 0) {
-		http_reply_db_error(r, err);
+	if (key_state_or_reply(r, found, &k, err) < 0)
 		return -1;
-	}
-	if (found == 0) {
-		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
-		return -1;
-	}
-	if (!k.active) {
-		http_reply_error(r, 403, "FORBIDDEN", "this API key is inactive");
-		return -1;
-	}
 	if (strcmp(k.client_id, r->client_id) != 0) {
 		http_reply_error(r, 403, "FORBIDDEN", "this API key now belongs to another client");
 		return -1;
