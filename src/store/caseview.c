@@ -18,7 +18,7 @@
 	" c.follow_up_delay_hours, c.goal, c.counterparty, c.sender_persona, c.constraints_json," \
 	" c.result_schema, c.metadata, c.result_status, c.result, c.failure_reason," \
 	" c.client_webhook_url, r.id, r.question, r.status, r.requested_at," \
-	" EXISTS (SELECT 1 FROM attachments a WHERE a.case_id = c.id)"
+	" c.attachment_count > 0"
 
 static const char case_sql[] =
 	"SELECT " CASE_COLUMNS

@@ -167,6 +167,14 @@ static int inbound_tx_run(struct db *db, void *arg)
 		if (db_query(db, ins_attachment, args, N_ARGS(args), NULL) < 0)
 			return -1;
 	}
+	if (t->n_atts && m->case_id) {
+		static const char count[] =
+			"UPDATE cases SET attachment_count = attachment_count + ? WHERE id = ?";
+		struct db_arg args[] = { DB_INT(t->n_atts), DB_STR(m->case_id) };
+
+		if (db_query(db, count, args, N_ARGS(args), NULL) < 0)
+			return -1;
+	}
 	if (!t->event)
 		return 0;
 	payload = event_payload(t->event, t->row_id);

@@ -28,6 +28,8 @@ def _add_attachment(case_id, data, name="W-9 signed.pdf", ctype="application/pdf
         "inbox_id, received_at) VALUES (%s, %s, %s, %d, %s, %s, %s, %s, %s, %d)" % (
             sql_str(aid), sql_str(case_id), sql_str(name), len(data), sql_str(ctype),
             sql_str(hashlib.sha256(data).hexdigest()), sql_str(rel), sql_str(mid), sql_str(inbox), received_at))
+    # What ingest does in the same transaction (sql/008_attachment_count.sql).
+    sql("UPDATE cases SET attachment_count = attachment_count + 1 WHERE id = %s" % sql_str(case_id))
     return {"attachmentId": aid, "name": name, "size": len(data), "type": ctype, "messageId": mid,
             "inboxId": inbox, "receivedAt": received_at}
 

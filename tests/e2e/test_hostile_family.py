@@ -304,6 +304,7 @@ def _attachment_link():
         "inbox_id, received_at) VALUES (%s, %s, 'w9.pdf', %d, 'application/pdf', %s, %s, '<m@x.example>', "
         "'offload@x.example', %d)" % (sql_str(aid), sql_str(cid), len(data), sql_str(hashlib.sha256(data).hexdigest()),
                                       sql_str("%s/%s" % (cid, aid)), now_ms()))
+    sql("UPDATE cases SET attachment_count = attachment_count + 1 WHERE id = %s" % sql_str(cid))
     meta = expect_ok(get("/cases/%s/attachments/%s" % (cid, aid)))
     return cid, meta, data
 
