@@ -337,6 +337,7 @@ galera_write_host_conf() {
 		imap_url = imap://127.0.0.1:$imap_port/INBOX
 		imap_user = offload
 		imap_password_file = $top/imap.password
+		ca_file = $top/tls/ca.pem
 		timeout_s = 10
 
 		[worker]
@@ -524,6 +525,8 @@ galera_up() {
 	done
 	galera_start_haproxy
 	start_smtp
+	# Dovecot always offers STARTTLS with a certificate of the stack's own CA (postfix.sh).
+	mail_tls_init
 	start_dovecot
 	# offloadctl goes through HAProxy like every other client.
 	galera_write_host_conf_for_ctl
