@@ -271,10 +271,10 @@ static int run_batch(struct db *db, struct store_case_create *const *items, size
 }
 
 /* The item could not be created: say so and forget its Idempotency-Key reservation. */
-static void fail_item(struct db *db, struct store_case_create *it)
+static void fail_item(struct db *db, struct store_case_create *it,
+		      enum store_case_create_outcome why)
 {
-	it->outcome = db_error_is_unavailable(db) ? STORE_CASE_CREATE_UNAVAILABLE
-						  : STORE_CASE_CREATE_FAILED;
+	it->outcome = why;
 	if (it->idem_key && store_idem_abandon(db, it->row.client_id, it->idem_key) < 0)
 		log_warn("forgetting Idempotency-Key: %s", db_error(db));
 }
@@ -282,16 +282,20 @@ static void fail_item(struct db *db, struct store_case_create *it)
 size_t store_case_create_batch(struct db *db, struct store_case_create *const *items, size_t n)
 {
 	size_t failed = 0;
+	int unavailable;
 
 	for (size_t i = 0; i < n; i++)
 		items[i]->outcome = STORE_CASE_CREATE_PENDING;
 	if (run_batch(db, items, n) == 0)
 		return 0;
 	log_error("creating %zu case%s: %s", n, n == 1 ? "" : "s", db_error(db));
-	if (n == 1 || db_error_is_unavailable(db)) {
+	/* Taken before forgetting the keys: those statements replace the last error. */
+	unavailable = db_error_is_unavailable(db);
+	if (n == 1 || unavailable) {
 		/* Nothing to single out, or the server is gone: nothing else would get through. */
 		for (size_t i = 0; i < n; i++)
-			fail_item(db, items[i]);
+			fail_item(db, items[i], unavailable ? STORE_CASE_CREATE_UNAVAILABLE
+							    : STORE_CASE_CREATE_FAILED);
 		return n;
 	}
 	/* One bad row fails the whole statement: try each case alone, so it fails alone. */
@@ -299,7 +303,8 @@ size_t store_case_create_batch(struct db *db, struct store_case_create *const *i
 		if (run_batch(db, &items[i], 1) == 0)
 			continue;
 		log_error("creating case %s alone: %s", items[i]->row.id, db_error(db));
-		fail_item(db, items[i]);
+		fail_item(db, items[i], db_error_is_unavailable(db) ? STORE_CASE_CREATE_UNAVAILABLE
+								     : STORE_CASE_CREATE_FAILED);
 		failed++;
 	}
 	return failed;
