@@ -77,8 +77,9 @@ static void usage(FILE *f)
 		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
-		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks and forgets\n"
-		"Idempotency-Keys older than 24 h. Several workers may run at once.\n"
+		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks, forgets\n"
+		"Idempotency-Keys older than 24 h and deletes finished cases older than [retention]\n"
+		"finished_days (at most 500 a pass). Several workers may run at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
 		"                      " SYSCONFDIR "/offload/offload.conf)\n"
@@ -91,7 +92,7 @@ static void usage(FILE *f)
 		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
 		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
 		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
-		"[webhook] * (delivery), [agent] *, [database] *. Progress goes to stderr: a line per case transition and\n"
+		"[webhook] * (delivery), [agent] *, [retention] finished_days, [database] *. Progress goes to stderr: a line per case transition and\n"
 		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
 		"database), 2 bad usage.\n");
 }
@@ -280,7 +281,7 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	pthread_t tids[MAX_CONCURRENCY];
 	struct thread_arg args[MAX_CONCURRENCY];
 	int64_t start = util_now_ms();
-	int started = 0, rc = 0;
+	int started = 0, rc = 0, purged = 0;
 
 	char host[40] = "host";
 	unsigned char rnd[4];
@@ -313,9 +314,12 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 		rc = -1;
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
+	if (!stop_requested && worker_retention_pass(cfg, util_now_ms(), &purged) < 0)
+		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
-		 "%lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s%s%s", p.total.events,
-		 p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
+		 "%d cases purged, %lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s%s%s",
+		 p.total.events, p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
+		 purged,
 		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
 		 (long long)(p.total.agent_us / 1000),
 		 p.db_error[0] ? " (database unavailable: " : p.claim_failed ?

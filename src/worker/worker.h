@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 struct agent;
+struct cfg;
 struct db;
 struct store_event;
 struct smtp;
@@ -43,5 +44,14 @@ struct worker_ctx {
  * back for a retry, -1 when even that failed (the lease then expires and the event returns).
  */
 int step_run(struct worker_ctx *w, const struct store_event *ev);
+
+/*
+ * The retention pass (worker/retention.c): finishes erasures stopped half-way, then, when
+ * [retention] finished_days is above 0, deletes up to STORE_ERASE_PASS_MAX cases that were
+ * COMPLETED or FAILED more than that many days before now_ms, with everything kept for them
+ * (store/erase.h). Sets *purged_r to the cases deleted. 0, or -1 when the configuration or
+ * the database failed (logged; what was deleted stays deleted).
+ */
+int worker_retention_pass(struct cfg *cfg, int64_t now_ms, int *purged_r);
 
 #endif
