@@ -1,33 +1,22 @@
 -- 013_retention.sql: retention and erasure of cases (doc/operator-guide.md, "Retention and
--- erasure"). Monthly usage is kept as numbers, so that deleting cases does not give a client
--- its cap back; an erasure that has begun is queued until every row and file of its case is
--- gone (a crash in the middle is finished by the next worker pass); /metrics counts the cases
--- deleted; the retention pass walks an index range of finished cases; and an
--- Idempotency-Key remembers the case it created, so that its entry goes with the case.
+-- erasure"). The usage of deleted cases is kept as numbers, so that deleting cases does
+-- not give a client its cap back; an erasure that has begun is queued until every row and
+-- file of its case is gone (a crash in the middle is finished by the next worker pass);
+-- /metrics counts the cases deleted; the retention pass walks an index range of finished
+-- cases; and an Idempotency-Key remembers the case it created, so that its entry goes with
+-- the case.
 
--- Usage per client and UTC calendar month (month = YYYYMM), the figures the monthly caps
--- compare with (doc/api.md, "Plans and usage limits"): cases created, and billable cases
--- finished, counted by the transactions that create and finish them.
-CREATE TABLE usage_monthly (
+-- The usage of deleted cases per client and UTC calendar month (month = YYYYMM): the monthly
+-- caps (doc/api.md, "Plans and usage limits") count the cases stored plus these numbers,
+-- which the transaction deleting a case adds to: it was created in a month, and maybe
+-- finished, billable, in a month.
+CREATE TABLE usage_deleted (
   client_id CHAR(36) CHARACTER SET ascii NOT NULL,
   month INT NOT NULL,
   cases_created BIGINT NOT NULL DEFAULT 0,
   cases_finished_billable BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (client_id, month)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
--- The usage so far, from the cases stored (FROM_UNIXTIME reads the session's zone: UTC here).
-SET time_zone = '+00:00';
-INSERT INTO usage_monthly (client_id, month, cases_created)
-  SELECT client_id, EXTRACT(YEAR_MONTH FROM FROM_UNIXTIME(created_at DIV 1000)), COUNT(*)
-  FROM cases GROUP BY 1, 2;
-INSERT INTO usage_monthly (client_id, month, cases_finished_billable)
-  SELECT client_id, EXTRACT(YEAR_MONTH FROM FROM_UNIXTIME(finished_at DIV 1000)) AS m, COUNT(*) AS n
-  FROM cases WHERE finished_at IS NOT NULL AND (status = 'COMPLETED' OR (status = 'FAILED'
-  AND (result_status IS NULL OR result_status NOT IN ('BOUNCED', 'REJECTED', 'COMPLAINED'))))
-  GROUP BY 1, 2
-  ON DUPLICATE KEY UPDATE cases_finished_billable = VALUES(cases_finished_billable);
-SET time_zone = @@global.time_zone;
 
 -- Erasures begun and not finished: the case row is gone (GET answers 404), its other rows
 -- and files are being deleted. Only the case id and when stay here, until the end.

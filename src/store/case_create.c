@@ -61,21 +61,19 @@ static void build_sql(void)
 	}
 }
 
-/* One client's usage in one UTC month (SPEC §7): read once per batch for a capped client,
- * and counted up for every client by the cases the batch admits. */
+/* One client's usage in one UTC month (SPEC §7), counted once per batch. */
 struct usage {
 	const char *client_id;
-	int month;            /* YYYYMM (plans_month_key) */
-	int capped;           /* some case of the batch has a cap: the figures were read */
-	int64_t created;      /* cases created in the month, before this batch */
-	int64_t finished;     /* billable cases finished in the month */
+	int64_t start, end;   /* the month */
+	int64_t created;      /* cases created in the month, before this batch (deleted ones too) */
+	int64_t finished;     /* billable cases finished in the month (deleted ones too) */
 	int64_t admitted;     /* cases of this batch admitted so far */
 };
 
 struct batch {
 	struct store_case_create *const *items;
 	size_t n;
-	struct usage *usage;  /* one per distinct (client, month) */
+	struct usage *usage;  /* one per distinct (client, month) with a cap */
 	size_t n_usage;
 	const struct store_case_new **admitted; /* the cases to insert, in order */
 };
@@ -149,82 +147,74 @@ static int usage_cmp(const void *a, const void *b)
 
 	if (c)
 		return c;
-	return x->month < y->month ? -1 : x->month > y->month;
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 /* The usage entry of a client and month, or NULL. */
-static struct usage *usage_find(struct batch *b, const char *client_id, int month)
+static struct usage *usage_find(struct batch *b, const char *client_id, int64_t start)
 {
 	for (size_t i = 0; i < b->n_usage; i++)
-		if (b->usage[i].month == month && strcmp(b->usage[i].client_id, client_id) == 0)
+		if (b->usage[i].start == start && strcmp(b->usage[i].client_id, client_id) == 0)
 			return &b->usage[i];
 	return NULL;
 }
 
 /*
- * Locks each capped client's row, in id order, and reads its usage in each month the batch
- * needs (table usage_monthly: counts kept by the transactions that create and finish cases,
- * so that deleting cases gives no cap back). The row lock orders concurrent creations of one
- * client (in this process or any other): the figures read after it include every case
- * committed before it was granted.
+ * Locks each capped client's row, in id order, and counts its usage in each month the batch
+ * needs. The row lock orders concurrent creations of one client (in this process or any
+ * other): the counts read after it include every case committed before it was granted.
  */
 static int count_usage(struct db *db, struct batch *b)
 {
 	static const char lock_sql[] = "SELECT id FROM clients WHERE id = ? FOR UPDATE";
+	/* Billable: COMPLETED, and FAILED unless the mail system refused or reported it. The
+	 * cases deleted since (store/erase.h) still count: their usage is kept as numbers. */
 	static const char count_sql[] =
-		"SELECT cases_created, cases_finished_billable FROM usage_monthly"
-		" WHERE client_id = ? AND month = ?";
+		"SELECT (SELECT COUNT(*) FROM cases WHERE client_id = ? AND created_at >= ?"
+		" AND created_at < ?),"
+		" (SELECT COUNT(*) FROM cases WHERE client_id = ? AND finished_at >= ?"
+		" AND finished_at < ? AND (status = ? OR (status = ? AND (result_status IS NULL"
+		" OR result_status NOT IN ('BOUNCED','REJECTED','COMPLAINED'))))),"
+		" (SELECT cases_created FROM usage_deleted WHERE client_id = ? AND month = ?),"
+		" (SELECT cases_finished_billable FROM usage_deleted WHERE client_id = ?"
+		" AND month = ?)";
 	struct db_res *res = NULL;
 
 	b->n_usage = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		const struct store_case_create *it = b->items[i];
-		int month = plans_month_key(it->row.now_ms);
-		struct usage *u = usage_find(b, it->row.client_id, month);
+		int64_t start, end;
 
-		if (!u) {
-			u = &b->usage[b->n_usage++];
-			*u = (struct usage){ .client_id = it->row.client_id, .month = month };
-		}
-		u->capped |= it->cap >= 0;
+		if (it->cap < 0)
+			continue;
+		plans_month_bounds(it->row.now_ms, &start, &end);
+		if (usage_find(b, it->row.client_id, start))
+			continue;
+		b->usage[b->n_usage++] = (struct usage){ .client_id = it->row.client_id,
+							 .start = start, .end = end };
 	}
 	qsort(b->usage, b->n_usage, sizeof *b->usage, usage_cmp);
 	for (size_t i = 0; i < b->n_usage; i++) {
 		struct usage *u = &b->usage[i];
 		struct db_arg lock[] = { DB_STR(u->client_id) };
-		struct db_arg count[] = { DB_STR(u->client_id), DB_INT(u->month) };
+		struct db_arg count[] = {
+			DB_STR(u->client_id), DB_INT(u->start), DB_INT(u->end),
+			DB_STR(u->client_id), DB_INT(u->start), DB_INT(u->end),
+			DB_STR(store_case_status_name(CASE_COMPLETED)),
+			DB_STR(store_case_status_name(CASE_FAILED)),
+			DB_STR(u->client_id), DB_INT(plans_month_key(u->start)),
+			DB_STR(u->client_id), DB_INT(plans_month_key(u->start)),
+		};
 
-		u->created = u->finished = u->admitted = 0;
-		if (!u->capped)
-			continue;
 		if ((i == 0 || strcmp(u->client_id, b->usage[i - 1].client_id) != 0) &&
 		    db_query(db, lock_sql, lock, 1, NULL) < 0)
 			return -1;
-		if (db_query(db, count_sql, count, 2, &res) < 0)
+		if (db_query(db, count_sql, count, sizeof count / sizeof count[0], &res) < 0)
 			return -1;
-		if (db_res_rows(res) == 1) {
-			u->created = db_res_int(res, 0, 0);
-			u->finished = db_res_int(res, 0, 1);
-		}
+		u->created = db_res_int(res, 0, 0) + db_res_int(res, 0, 2);
+		u->finished = db_res_int(res, 0, 1) + db_res_int(res, 0, 3);
+		u->admitted = 0;
 		db_res_free(&res);
-	}
-	return 0;
-}
-
-/* Counts the admitted cases into usage_monthly, one row per client and month, in the
- * usage array's (client id, month) order so that two batches lock the rows in one order. */
-static int add_usage(struct db *db, const struct batch *b)
-{
-	static const char sql[] =
-		"INSERT INTO usage_monthly (client_id, month, cases_created) VALUES (?, ?, ?)"
-		" ON DUPLICATE KEY UPDATE cases_created = cases_created + VALUES(cases_created)";
-
-	for (size_t i = 0; i < b->n_usage; i++) {
-		const struct usage *u = &b->usage[i];
-		struct db_arg a[] = { DB_STR(u->client_id), DB_INT(u->month), DB_INT(u->admitted) };
-
-		if (u->admitted && db_query(db, sql, a, 3, NULL) < 0)
-			return -1;
 	}
 	return 0;
 }
@@ -240,18 +230,22 @@ static int create_batch(struct db *db, void *arg)
 	for (size_t i = 0; i < b->n; i++) {
 		struct store_case_create *it = b->items[i];
 
-		struct usage *u = usage_find(b, it->row.client_id, plans_month_key(it->row.now_ms));
+		if (it->cap >= 0) {
+			int64_t start, end;
+			struct usage *u;
 
-		if (it->cap >= 0 &&
-		    (u->created + u->admitted >= it->cap || u->finished >= it->cap)) {
-			it->outcome = STORE_CASE_CREATE_LIMITED;
-			continue;
+			plans_month_bounds(it->row.now_ms, &start, &end);
+			u = usage_find(b, it->row.client_id, start);
+			if (u->created + u->admitted >= it->cap || u->finished >= it->cap) {
+				it->outcome = STORE_CASE_CREATE_LIMITED;
+				continue;
+			}
+			u->admitted++;
 		}
-		u->admitted++;
 		it->outcome = STORE_CASE_CREATE_CREATED;
 		b->admitted[admitted++] = &it->row;
 	}
-	if (insert_cases(db, b->admitted, admitted) < 0 || add_usage(db, b) < 0)
+	if (insert_cases(db, b->admitted, admitted) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		const struct store_case_create *it = b->items[i];

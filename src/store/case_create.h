@@ -54,14 +54,12 @@ struct store_case_create {
  * Creates the cases of items[0..n-1] (1 <= n <= STORE_CASE_BATCH_MAX) in one transaction on db, retried whole on a
  * deadlock or lock wait timeout (store_tx_run). For each distinct client with a cap, it
  * locks the client row (in id order, so concurrent batches never deadlock on them) and
- * reads the cases created, and the billable cases finished, in the UTC month of each
- * case's now_ms (table usage_monthly: numbers kept by the transactions that create and
- * finish cases, so deleting cases does not lower them); the cases are then admitted in
- * array order while both counts plus those already admitted stay under the cap, and the
- * rest are refused (LIMITED, their Idempotency-Key reservation deleted in the same
- * transaction). The admitted cases and their CASE_CREATED events are inserted with
- * multi-row INSERTs, every client's count of cases created that month goes up by the
- * cases admitted (capped or not: a client may change plans), and each one's
+ * counts the cases created, and the billable cases finished, in the UTC month of each
+ * case's now_ms (with those of the month's cases deleted since, kept as numbers in
+ * usage_deleted by store/erase.h, so deleting cases never lowers a client's usage); the cases are then admitted in array order while both counts plus those
+ * already admitted stay under the cap, and the rest are refused (LIMITED, their
+ * Idempotency-Key reservation deleted in the same transaction). The admitted cases and
+ * their CASE_CREATED events are inserted with multi-row INSERTs, and each one's
  * Idempotency-Key is marked done with idem_body and status 201.
  *
  * When the batch fails for another reason than a lost connection, each case is tried again

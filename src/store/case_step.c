@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/plans.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "store/case_step.h"
@@ -258,29 +257,8 @@ struct transition_arg {
 	char request_id[37];
 };
 
-/* Billable (doc/api.md, "Plans and usage limits"): COMPLETED; FAILED unless the mail system
- * refused the message or reported it (BOUNCED, REJECTED, COMPLAINED). */
-static int finish_billable(const struct store_transition *t)
-{
-	static const char *const free_of_charge[] = { "BOUNCED", "REJECTED", "COMPLAINED" };
-
-	if (t->status == CASE_COMPLETED)
-		return 1;
-	if (t->status != CASE_FAILED)
-		return 0;
-	for (size_t i = 0; t->result_status && i < 3; i++)
-		if (strcmp(t->result_status, free_of_charge[i]) == 0)
-			return 0;
-	return 1;
-}
-
 static int transition_body(struct db *db, void *arg)
 {
-	/* The month's usage is a number, kept with the case that finishes (store/case_create.h). */
-	static const char count_finished[] =
-		"INSERT INTO usage_monthly (client_id, month, cases_finished_billable)"
-		" SELECT client_id, ?, 1 FROM cases WHERE id = ?"
-		" ON DUPLICATE KEY UPDATE cases_finished_billable = cases_finished_billable + 1";
 	static const char new_request[] =
 		"INSERT INTO input_requests (id, case_id, question, status, requested_at)"
 		" VALUES (?, ?, ?, 'PENDING', ?)";
@@ -319,12 +297,6 @@ static int transition_body(struct db *db, void *arg)
 		if (db_query(db, new_request, q, 4, NULL) < 0)
 			return -1;
 	}
-	if (t->finished && finish_billable(t)) {
-		struct db_arg u[] = { DB_INT(plans_month_key(x->now)), DB_STR(x->c->id) };
-
-		if (db_query(db, count_finished, u, 2, NULL) < 0)
-			return -1;
-	}
 	if (t->webhook && outbox_case_event(db, x->c->id, t->webhook, x->now) < 0)
 		return -1;
 	return 0;
@@ -341,7 +313,7 @@ int store_case_transition(struct db *db, const struct store_case *c,
 		util_uuid_v4(x.request_id);
 	/* Alone, the UPDATE is its own transaction: no START TRANSACTION and COMMIT round
 	 * trips on the common path (a message sent, nothing else to write). */
-	if (t->question || t->webhook || t->finished)
+	if (t->question || t->webhook)
 		r = store_tx_run(db, transition_body, &x);
 	else
 		r = store_tx_run_single(db, transition_body, &x);

@@ -111,8 +111,7 @@ struct store_transition {
 	const char *result_status;  /* NULL: unchanged */
 	const char *result_json;    /* NULL: unchanged */
 	const char *failure_reason; /* NULL: unchanged */
-	int finished;               /* set finished_at (and count a billable finish in the
-				     * month's usage, usage_monthly) */
+	int finished;               /* set finished_at */
 	const char *question;       /* INPUT_NEEDED: a new PENDING input request with this text */
 	int64_t sent_message;       /* > 0: that outbound row becomes 'sent' */
 	const char *webhook;        /* case.completed | case.failed | case.input_needed | NULL */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/plans.h"
 #include "common/rmfiles.h"
 #include "common/xalloc.h"
 #include "store/attachments.h"
@@ -34,12 +35,50 @@ struct begin_arg {
 	int64_t lease_until;           /* out, BUSY */
 };
 
+/*
+ * Adds the case of res (the locked row: client_id, created_at, finished_at, result_status)
+ * to usage_deleted: created in its month, and finished in its month when billable
+ * (doc/api.md, "Plans and usage limits": COMPLETED; FAILED unless BOUNCED, REJECTED or
+ * COMPLAINED; the same rule as the count in store/case_create.c). 0 or -1.
+ */
+static int keep_usage(struct db *db, const struct db_res *res, enum store_case_status status)
+{
+	static const char sql[] =
+		"INSERT INTO usage_deleted (client_id, month, cases_created, cases_finished_billable)"
+		" VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE"
+		" cases_created = cases_created + VALUES(cases_created),"
+		" cases_finished_billable = cases_finished_billable + VALUES(cases_finished_billable)";
+	const char *client = db_res_get(res, 0, 4), *rs = db_res_get(res, 0, 6);
+	int created = plans_month_key(db_res_int(res, 0, 5)), finished = 0;
+	int billable = status == CASE_COMPLETED ||
+		       (status == CASE_FAILED && (!rs || (strcmp(rs, "BOUNCED") != 0 &&
+							  strcmp(rs, "REJECTED") != 0 &&
+							  strcmp(rs, "COMPLAINED") != 0)));
+
+	if (billable && db_res_get(res, 0, 1))
+		finished = plans_month_key(db_res_int(res, 0, 1));
+	{
+		struct db_arg a[] = { DB_STR(client), DB_INT(created), DB_INT(1),
+				      DB_INT(finished == created) };
+
+		if (db_query(db, sql, a, 4, NULL) < 0)
+			return -1;
+	}
+	if (finished && finished != created) {
+		struct db_arg a[] = { DB_STR(client), DB_INT(finished), DB_INT(0), DB_INT(1) };
+
+		if (db_query(db, sql, a, 4, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Decides from the locked case row; only a case nobody works on goes. */
 static int begin_body(struct db *db, void *arg)
 {
 	static const char lock_sql[] =
-		"SELECT status, finished_at, lease_owner, lease_until FROM cases WHERE id = ?"
-		" FOR UPDATE";
+		"SELECT status, finished_at, lease_owner, lease_until, client_id, created_at,"
+		" result_status FROM cases WHERE id = ? FOR UPDATE";
 	static const char pending_sql[] = "SELECT 1 FROM erasures WHERE case_id = ?";
 	static const char queue_sql[] =
 		"INSERT IGNORE INTO erasures (case_id, reason, requested_at) VALUES (?, ?, ?)";
@@ -69,17 +108,18 @@ static int begin_body(struct db *db, void *arg)
 		   (final && db_res_get(res, 0, 1) && db_res_int(res, 0, 1) < x->finished_before);
 	leased = db_res_get(res, 0, 2) && db_res_get(res, 0, 3) && db_res_int(res, 0, 3) > x->now;
 	x->lease_until = db_res_int(res, 0, 3);
+	if (!eligible || leased) {
+		/* Leased: a worker may be between recording a message and the end of its SMTP
+		 * transaction; the case goes once its step is over. */
+		x->result = !eligible ? STORE_ERASE_NOT_ELIGIBLE : STORE_ERASE_BUSY;
+		db_res_free(&res);
+		return 1;
+	}
+	if (keep_usage(db, res, final ? status : CASE_CREATED) < 0) {
+		db_res_free(&res);
+		return -1;
+	}
 	db_res_free(&res);
-	if (!eligible) {
-		x->result = STORE_ERASE_NOT_ELIGIBLE;
-		return 1;
-	}
-	if (leased) {
-		/* A worker may be between recording a message and the end of its SMTP
-		 * transaction: the case goes once its step is over. */
-		x->result = STORE_ERASE_BUSY;
-		return 1;
-	}
 	{
 		struct db_arg q[] = { DB_STR(x->case_id), DB_STR(reason_names[x->reason]),
 				      DB_INT(x->now) };

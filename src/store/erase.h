@@ -31,8 +31,9 @@ enum store_erase_begin {
  * Begins erasing case_id, in one transaction (store_tx_run): locks the case row; when a
  * worker holds an unexpired lease on the case at now_ms it stops there (BUSY: the worker may
  * be sending mail for the case; wait until *lease_until_r and try again). Otherwise it queues
- * the erasure (table erasures: the case id, reason and now_ms only), deletes the case's input
- * requests and the case row, and counts the case in /metrics. From its commit on, the case
+ * the erasure (table erasures: the case id, reason and now_ms only), adds the case to the
+ * usage of deleted cases (usage_deleted: the monthly caps still count it), deletes the
+ * case's input requests and the case row, and counts the case in /metrics. From its commit on, the case
  * is not found by the API, and no worker can lease it, record a message for it or finish it
  * (those all need the case row), and inbound mail cannot attach to it (store/messages.h): no
  * further mail goes out for it. With finished_before_ms >= 0 (retention) the case is taken
