@@ -18,9 +18,12 @@ static void copy(char *dst, size_t cap, const char *src)
 int store_attachment_get(struct db *db, const char *attachment_id, struct store_attachment *a_r,
 			 const char **error_r)
 {
+	/* Only while its case exists: a case being erased (store/erase.h) loses its case row
+	 * first, and its download links fail from then on. */
 	static const char sql[] =
-		"SELECT id, case_id, name, size, content_type, storage_path, message_id, inbox_id,"
-		" received_at FROM attachments WHERE id = ?";
+		"SELECT a.id, a.case_id, a.name, a.size, a.content_type, a.storage_path,"
+		" a.message_id, a.inbox_id, a.received_at FROM attachments a"
+		" JOIN cases c ON c.id = a.case_id WHERE a.id = ?";
 	struct db_arg args[] = { DB_STR(attachment_id) };
 	struct db_res *res = NULL;
 	int rc = -1;

@@ -22,7 +22,8 @@ struct store_attachment {
 };
 
 /*
- * Loads the attachment attachment_id. Returns 1 with *a_r filled, 0 when there is none, -1
+ * Loads the attachment attachment_id, if its case exists (not while the case is being
+ * erased). Returns 1 with *a_r filled, 0 when there is none, -1
  * on a database error (*error_r, for logs only).
  */
 int store_attachment_get(struct db *db, const char *attachment_id, struct store_attachment *a_r,
