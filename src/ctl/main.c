@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/cli.h"
 #include "common/log.h"
 #include "ctl/ctl.h"
 #include "store/db.h"
@@ -59,33 +60,22 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct cli cli = { .program = "offloadctl", .usage = print_usage,
+			   .usage_status = EXIT_USAGE };
 	struct ctl ctl = { 0 };
-	const char *config_path = NULL, *err;
 	const struct ctl_verb *cmd = NULL;
-	int c, rc = 1, known_group = 0;
+	int c, r, rc = 1, known_group = 0;
 
-	log_init("offloadctl");
+	cli_start(&cli);
 	/* '+': stop at the first non-option, which is the command. */
 	while ((c = getopt_long(argc, argv, "+c:vhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
 		case 'j':
 			ctl.json = 1;
 			break;
-		case 'v':
-			log_set_level(LOG_LEVEL_DEBUG);
-			break;
-		case 'h':
-			print_usage(stdout);
-			return 0;
-		case 'V':
-			printf("offloadctl %s\n", PACKAGE_VERSION);
-			return 0;
 		default:
-			print_usage(stderr);
-			return EXIT_USAGE;
+			if ((r = cli_option(&cli, c)) != CLI_NEXT)
+				return r;
 		}
 	}
 	if (optind >= argc) {
@@ -111,11 +101,9 @@ int main(int argc, char **argv)
 				   argv[optind]);
 	}
 	optind += cmd->verb ? 2 : 1;
-	ctl.cfg = cfg_load(config_path, &err);
-	if (!ctl.cfg) {
-		log_error("%s", err);
+	ctl.cfg = cli_config(&cli);
+	if (!ctl.cfg)
 		return 1;
-	}
 	if (db_library_init() < 0) {
 		log_error("MariaDB client library initialisation failed");
 		goto out;
