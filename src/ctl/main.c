@@ -17,13 +17,14 @@
  * lines), one G(GROUP) line here and one line in Makefile.am's offloadctl_SOURCES; a new
  * command of a group is one function and one line in its file's verbs[]. (And a paragraph
  * in man/offloadctl.1.) */
-#define CTL_GROUPS(G) \
-	G(migrate)    \
-	G(client)     \
-	G(key)        \
-	G(case)       \
-	G(webhook)    \
-	G(idempotency)
+#define CTL_GROUPS(G)   \
+	G(migrate)      \
+	G(client)       \
+	G(key)          \
+	G(case)         \
+	G(webhook)      \
+	G(idempotency)  \
+	/* end of the list: every line above ends with a backslash */
 
 #define CTL_GROUP_DECLARE(group) extern const struct ctl_group ctl_group_##group;
 #define CTL_GROUP_ENTRY(group) &ctl_group_##group,
