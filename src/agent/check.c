@@ -215,23 +215,15 @@ enum llm_check llm_check_decision(const char *content, json_object *result_schem
 		}
 		out->reply = trimmed(reply);
 		break;
-	case AGENT_NEEDS_INPUT: {
-		size_t n;
-
+	case AGENT_NEEDS_INPUT:
 		if (blank(question)) {
 			*problem_r = xstrdup("the decision was NEEDS_INPUT but there was no inputQuestion");
 			goto out;
 		}
 		out->question = trimmed(question);
-		n = strlen(out->question);
-		if (n > AGENT_MAX_QUESTION) {
-			n = AGENT_MAX_QUESTION;
-			while (n > 0 && ((unsigned char)out->question[n] & 0xc0) == 0x80)
-				n--;
-			out->question[n] = '\0';
-		}
+		out->question[util_utf8_cut(out->question, strlen(out->question),
+					    AGENT_MAX_QUESTION)] = '\0';
 		break;
-	}
 	case AGENT_REJECTED:
 		out->reason = !blank(reason) ? trimmed(reason)
 					     : xstrdup("the counterparty declined (the agent gave no reason)");

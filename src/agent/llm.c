@@ -422,14 +422,7 @@ static void add_correction(json_object *messages, const char *content, const cha
 	char *text;
 
 	if (content && *content) {
-		size_t n = strlen(content);
-
-		if (n > MAX_ECHO) {
-			n = MAX_ECHO;
-			while (n > 0 && ((unsigned char)content[n] & 0xc0) == 0x80)
-				n--;
-		}
-		text = xstrndup(content, n);
+		text = xstrndup(content, util_utf8_cut(content, strlen(content), MAX_ECHO));
 		json_object_array_add(messages, message("assistant", text));
 		free(text);
 	}

@@ -33,13 +33,7 @@ static char *first_line(const char *s, size_t max)
 		n--;
 	if (n == 0)
 		return xstrdup("Our request");
-
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	return xstrndup(s, n);
+	return xstrndup(s, util_utf8_cut(s, n, max));
 }
 
 static char *reply_subject(const char *first)

@@ -24,8 +24,6 @@ struct db;
 
 /* ---- text.c: strings, line endings, HTML, quoted history */
 
-/* Length of s cut to at most max bytes without splitting a UTF-8 sequence. */
-size_t ingest_utf8_cut(const char *s, size_t len, size_t max);
 /* A newly allocated valid UTF-8 copy of len bytes of s: bytes that are not UTF-8 are read
  * as Windows-1252, else replaced by U+FFFD; NUL bytes are dropped. */
 char *ingest_utf8_dup(const char *s, size_t len);

@@ -288,7 +288,7 @@ static char *safe_name(const char *raw)
 	}
 	*w = '\0';
 	util_trim(base, strlen(base), &t, &tl);
-	tl = ingest_utf8_cut(t, tl, MAX_NAME);
+	tl = util_utf8_cut(t, tl, MAX_NAME);
 	while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '.'))
 		tl--;
 	if (tl == 0)

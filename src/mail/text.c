@@ -11,17 +11,6 @@
 
 /* ---- strings ---- */
 
-/* Length of s cut to at most max bytes without splitting a UTF-8 sequence. */
-size_t ingest_utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	len = max;
-	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
-		len--;
-	return len;
-}
-
 /*
  * A newly allocated valid UTF-8 copy of len bytes. Bytes that are not UTF-8 are read as
  * Windows-1252 (what undeclared 8-bit mail nearly always is), else replaced by U+FFFD.
@@ -76,7 +65,7 @@ void ingest_one_line(char *s)
 /* Cuts s in place to at most max bytes at a character boundary. */
 void ingest_cut_in_place(char *s, size_t max)
 {
-	s[ingest_utf8_cut(s, strlen(s), max)] = '\0';
+	s[util_utf8_cut(s, strlen(s), max)] = '\0';
 }
 
 char *ingest_trim_dup(const char *s, size_t len)
