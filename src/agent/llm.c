@@ -3,12 +3,10 @@
  * its response. The response_format schemas are in schema-strict.c, the checks of what the
  * model answered in check.c.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -20,6 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "mail/subject.h"
 #include "store/agent_calls.h"
 
 #define MAX_ECHO 8000       /* bytes of a bad answer shown back to the model */
@@ -535,13 +534,6 @@ static char *draft_task(const struct agent_case *c, enum agent_draft_kind kind)
 	return xstrdup("a reply to the counterparty's latest message that moves toward the goal.");
 }
 
-static char *thread_subject(const char *first)
-{
-	if (strncasecmp(first, "Re:", 3) == 0)
-		return xstrdup(first);
-	return xasprintf("Re: %s", first);
-}
-
 static enum llm_check check_draft(const char *content, const struct agent_case *c, void *out,
 				  char **problem_r)
 {
@@ -572,7 +564,7 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	free(v.subject_rule);
 	if (kind != AGENT_DRAFT_OUTREACH && c->first_subject && *c->first_subject) {
 		/* Mail clients thread by subject too: a follow-up or reply keeps the first one. */
-		forced = thread_subject(c->first_subject);
+		forced = mail_reply_subject(c->first_subject);
 		v.subject_rule = xasprintf("The subject must be exactly: %s", forced);
 	} else {
 		v.subject_rule = xstrdup("Write a short, specific subject line (under 80 characters).");

@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "agent/agent-private.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "mail/subject.h"
 
 #define SUBJECT_MAX 120
 #define QUOTE_MAX 4000
@@ -38,11 +38,7 @@ static char *first_line(const char *s, size_t max)
 
 static char *reply_subject(const char *first)
 {
-	if (!first || !*first)
-		return xstrdup("Re: our request");
-	if (strncasecmp(first, "Re:", 3) == 0)
-		return xstrdup(first);
-	return xasprintf("Re: %s", first);
+	return mail_reply_subject(first && *first ? first : "our request");
 }
 
 static void signature(struct buf *b, json_object *persona)
