@@ -76,13 +76,20 @@ static int empty_dir(int fd, const char *shown, int depth, int64_t *n_r, const c
 			int sub;
 
 			if (depth <= 0) {
-				log_warn("not removing %s/%s: nested too deep", shown, e->d_name);
+				log_warn("not removing %s/…/%s: nested more than %d levels deep", shown,
+					 e->d_name, RMFILES_DEPTH);
 				rc = -1;
 				*error_r = "a directory of the case is nested too deep (see the log)";
 				continue;
 			}
 			sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-			if (sub < 0 || empty_dir(sub, shown, depth - 1, n_r, error_r) < 0) {
+			if (sub < 0) {
+				log_warn("opening %s/%s: %s", shown, e->d_name, strerror(errno));
+				*error_r = "a directory of the case could not be opened (see the log)";
+				rc = -1;
+				continue;
+			}
+			if (empty_dir(sub, shown, depth - 1, n_r, error_r) < 0) {
 				rc = -1;
 				continue;
 			}

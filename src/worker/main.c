@@ -275,7 +275,8 @@ static int deliver_webhooks(struct cfg *cfg, const char *owner, int64_t deadline
 
 /* One pass: returns 0, or -1 when it could not work at all. */
 static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t concurrency,
-		    int64_t budget_s, int64_t batch, int64_t follow_up_batch, int64_t mail_batch)
+		    int64_t budget_s, int64_t batch, int64_t follow_up_batch, int64_t mail_batch,
+		    int64_t retention_days)
 {
 	struct pass p;
 	pthread_t tids[MAX_CONCURRENCY];
@@ -314,7 +315,8 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 		rc = -1;
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
-	if (!stop_requested && worker_retention_pass(cfg, util_now_ms(), &purged) < 0)
+	if (!stop_requested &&
+	    worker_retention_pass(cfg, retention_days, util_now_ms(), &purged) < 0)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
 		 "%d cases purged, %lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s%s%s",
@@ -370,7 +372,7 @@ int main(int argc, char **argv)
 	struct cli cli = { .program = "offload-worker", .usage = usage, .usage_status = 2,
 			   .writes_files = 1 };
 	const char *err = NULL, *budget_arg = NULL;
-	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch, mail_batch;
+	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch, mail_batch, retention_days;
 	int c, r, rc = 1;
 
 	memset(&s, 0, sizeof s);
@@ -406,7 +408,8 @@ int main(int argc, char **argv)
 	    cfg_get_int(cfg, "worker", "budget_s", 25, 1, 86400, &budget_s, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "batch", 16, 1, 1000, &batch, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "follow_up_batch", 500, 1, 100000, &follow_up_batch, &err) < 0 ||
-	    cfg_get_int(cfg, "mail", "imap_batch", 200, 1, 100000, &mail_batch, &err) < 0) {
+	    cfg_get_int(cfg, "mail", "imap_batch", 200, 1, 100000, &mail_batch, &err) < 0 ||
+	    cfg_get_int(cfg, "retention", "finished_days", 0, 0, 36500, &retention_days, &err) < 0) {
 		log_error("%s: %s", cfg_path(cfg), err);
 		goto out;
 	}
@@ -425,8 +428,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	do {
-		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch, mail_batch) < 0
-			     ? 1 : 0;
+		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch, mail_batch,
+			      retention_days) < 0 ? 1 : 0;
 		for (int64_t i = 0; loop_s && i < loop_s * 10 && !stop_requested; i++)
 			usleep(100000);
 	} while (loop_s && !stop_requested);

@@ -4,7 +4,6 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
-#include "common/util.h"
 #include "store/db.h"
 #include "store/erase.h"
 #include "worker/worker.h"
@@ -27,21 +26,16 @@ static int finish(struct db *db, const char *files_dir, const char *id)
 	return 1;
 }
 
-int worker_retention_pass(struct cfg *cfg, int64_t now_ms, int *purged_r)
+int worker_retention_pass(struct cfg *cfg, int64_t days, int64_t now_ms, int *purged_r)
 {
 	const char *files_dir = cfg_get(cfg, "files", "dir", "/var/lib/offload/files");
 	store_case_id *ids = NULL;
 	struct db *db = NULL;
 	const char *err = NULL;
-	int64_t days;
 	size_t n = 0;
 	int resumed = 0, rc = -1;
 
 	*purged_r = 0;
-	if (cfg_get_int(cfg, "retention", "finished_days", 0, 0, 36500, &days, &err) < 0) {
-		log_error("%s: %s", cfg_path(cfg), err);
-		return -1;
-	}
 	db = db_open(cfg, &err);
 	if (!db) {
 		log_error("%s", err);

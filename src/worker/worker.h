@@ -47,11 +47,11 @@ int step_run(struct worker_ctx *w, const struct store_event *ev);
 
 /*
  * The retention pass (worker/retention.c): finishes erasures stopped half-way, then, when
- * [retention] finished_days is above 0, deletes up to STORE_ERASE_PASS_MAX cases that were
- * COMPLETED or FAILED more than that many days before now_ms, with everything kept for them
- * (store/erase.h). Sets *purged_r to the cases deleted. 0, or -1 when the configuration or
- * the database failed (logged; what was deleted stays deleted).
+ * days ([retention] finished_days) is above 0, deletes up to STORE_ERASE_PASS_MAX cases that
+ * were COMPLETED or FAILED more than that many days before now_ms, with everything kept for
+ * them (store/erase.h); files are under cfg's [files] dir. Sets *purged_r to the cases
+ * deleted. 0, or -1 when the database failed (logged; what was deleted stays deleted).
  */
-int worker_retention_pass(struct cfg *cfg, int64_t now_ms, int *purged_r);
+int worker_retention_pass(struct cfg *cfg, int64_t days, int64_t now_ms, int *purged_r);
 
 #endif

@@ -188,13 +188,16 @@ def test_case_delete_waits_for_the_worker_lease(ctx):
     cid = create_case(minimal_case_body())
     sql("UPDATE cases SET lease_owner='another-worker:t0', lease_until=%d WHERE id=%s" % (
         now_ms() + 3600 * 1000, sql_str(cid)))
-    rc, out, err = _ctl_run("case", "delete", cid, "--wait", "1")
-    assert rc == 1 and "worker" in err, "delete of a leased case: exit %d, %r %r" % (rc, out, err)
-    get_case(cid)  # still there
+    for wait in ("0", "1"):
+        rc, out, err = _ctl_run("case", "delete", cid, "--wait", wait)
+        assert rc == 1 and "worker" in err and "nothing was deleted" in err, \
+            "delete --wait %s of a leased case: exit %d, %r %r" % (wait, rc, out, err)
+        get_case(cid)  # still there
     # A lease that ends in 2 s: the delete waits, then deletes.
     sql("UPDATE cases SET lease_until=%d WHERE id=%s" % (now_ms() + 2000, sql_str(cid)))
     rc, out, err = _ctl_run("case", "delete", cid, "--wait", "60")
     assert rc == 0, "delete after the lease ends: exit %d, %r" % (rc, err)
+    assert "waiting for the worker" in err and "case %s erased" % cid in err, "stderr %r" % err
     expect_err(get("/cases/%s" % cid), 404, "CASE_NOT_FOUND")
 
 
@@ -329,6 +332,13 @@ def test_retention_purges_old_finished_cases_in_batches(ctx):
                 before, _purged("retention"), purged_total)
     finally:
         del os.environ["OFFLOAD_RETENTION_FINISHED_DAYS"]
+    # A value out of range stops the worker before it does anything, naming the key.
+    e = env()
+    p = subprocess.run([os.path.join(e.bin, "offload-worker"), "-c", e.config, "--once"],
+                       env=dict(os.environ, OFFLOAD_RETENTION_FINISHED_DAYS="-1"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 1 and b"[retention] finished_days" in p.stderr, "finished_days=-1: exit %d, %r" % (
+        p.returncode, p.stderr[-300:])
     # Off by default: a pass without the setting purges nothing, however old.
     run = worker_pass(fake="+30d")
     assert _pass_purged(run) == 0 and mine(recent) == 3, "a pass without finished_days purged cases"
