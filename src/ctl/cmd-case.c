@@ -12,6 +12,7 @@
 #include "store/admin.h"
 #include "store/agent_calls.h"
 #include "store/caseview.h"
+#include "store/db.h"
 #include "store/erase.h"
 #include "store/types.h"
 
