@@ -315,7 +315,8 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 		rc = -1;
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
-	if (!stop_requested &&
+	/* After a failed connection the pass already said why: no third try for housekeeping. */
+	if (!stop_requested && !p.db_error[0] &&
 	    worker_retention_pass(cfg, retention_days, util_now_ms(), &purged) < 0)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
