@@ -13,8 +13,9 @@ import time
 import uuid
 
 from lib import (create_case, ctl, ctl_json, env, expect_err, expect_ok, get, get_case, http, inbound_path,
-                 minimal_case_body, month_start_ms, new_client_full, now_ms, outbox_to, post, sql, sql_one,
-                 sql_str, unique_address, worker_drain, worker_pass, worker_ready, worker_stderr)
+                 minimal_case_body, month_start_ms, new_client_full, now_ms, outbox_to, poll, post, smtp_set_mode,
+                 sql, sql_one, sql_str, unique_address, worker_drain, worker_finish, worker_pass, worker_ready,
+                 worker_start, worker_stderr)
 from test_metrics import scrape, value
 from test_usage import cap, insert_cases
 from test_worker_inbound import _download, _pipe, _reply, _reply_with_pdf
@@ -199,6 +200,35 @@ def test_case_delete_waits_for_the_worker_lease(ctx):
     assert rc == 0, "delete after the lease ends: exit %d, %r" % (rc, err)
     assert "waiting for the worker" in err and "case %s erased" % cid in err, "stderr %r" % err
     expect_err(get("/cases/%s" % cid), 404, "CASE_NOT_FOUND")
+
+
+def test_case_delete_waits_for_a_worker_sending(ctx):
+    """The delete comes while a worker is inside the SMTP transaction of the case's first message:
+    it returns only after that transaction ended (the sink answers 3 s after the data), so no mail
+    of the case can go out after the delete."""
+    worker_ready(ctx)
+    addr = unique_address("erase-busy")
+    body = minimal_case_body()
+    body["counterparty"] = {"address": addr, "name": "Maya Chen"}
+    cid = create_case(body)
+    smtp_set_mode("slow-3000")
+    try:
+        p, errf = worker_start()
+        try:
+            poll(lambda: sql_one("SELECT COUNT(*) FROM messages WHERE case_id=%s AND direction='outbound'" %
+                                 sql_str(cid)) == "1", 60, what="the worker recording the case's first message")
+            rc, out, err = _ctl_run("case", "delete", cid, "--wait", "120")
+            sent_when_deleted = len(outbox_to(addr))
+        finally:
+            run = worker_finish(p, errf)
+    finally:
+        smtp_set_mode(None)
+    assert rc == 0 and "waiting for the worker" in err, "delete during the send: exit %d, %r" % (rc, err)
+    assert sent_when_deleted == 1, "the delete returned before the SMTP transaction in flight ended " \
+        "(%d messages stored by then)\n%s" % (sent_when_deleted, run.tail())
+    expect_err(get("/cases/%s" % cid), 404, "CASE_NOT_FOUND")
+    runs = worker_drain(fake="+80h")
+    assert len(outbox_to(addr)) == 1, "mail went out after the delete\n%s" % worker_stderr(runs)
 
 
 def test_case_delete_usage(ctx):
