@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ctl/ctl.h"
