@@ -75,6 +75,8 @@ out:
 	return rc;
 }
 
+_Static_assert(STORE_IN_MAX == 32, "the attachment batch's LIMIT must say STORE_IN_MAX");
+
 int store_attachments_delete_case(struct db *db, const char *files_dir, const char *case_id,
 				  int64_t *rows_r, int64_t *files_r, const char **error_r)
 {

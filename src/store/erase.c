@@ -17,6 +17,12 @@
 /* MariaDB ER_NO_SUCH_TABLE: a schema before migration 013. */
 #define ERASE_ER_NO_SUCH_TABLE 1146
 
+/* The statements below spell their limits out: STORE_ERASE_ROWS per DELETE, and one IN list
+ * (STORE_IN_MAX ids) per batch of messages. */
+#define ERASE_LIMIT " LIMIT 1000"
+_Static_assert(STORE_ERASE_ROWS == 1000, "ERASE_LIMIT must say STORE_ERASE_ROWS");
+_Static_assert(STORE_IN_MAX == 32, "the message batch's LIMIT must say STORE_IN_MAX");
+
 static const char *const counter_names[] = {
 	[STORE_ERASE_REQUEST] = "cases_deleted_request",
 	[STORE_ERASE_RETENTION] = "cases_deleted_retention",
@@ -220,11 +226,11 @@ out:
 int store_erase_finish(struct db *db, const char *files_dir, const char *case_id,
 		       struct store_erase_counts *n_r, const char **error_r)
 {
-	static const char events_sql[] = "DELETE FROM events WHERE case_id = ? LIMIT 1000";
+	static const char events_sql[] = "DELETE FROM events WHERE case_id = ?" ERASE_LIMIT;
 	static const char deliveries_sql[] =
-		"DELETE FROM webhook_deliveries WHERE case_id = ? LIMIT 1000";
-	static const char calls_sql[] = "DELETE FROM agent_calls WHERE case_id = ? LIMIT 1000";
-	static const char idem_sql[] = "DELETE FROM idempotency_keys WHERE case_id = ? LIMIT 1000";
+		"DELETE FROM webhook_deliveries WHERE case_id = ?" ERASE_LIMIT;
+	static const char calls_sql[] = "DELETE FROM agent_calls WHERE case_id = ?" ERASE_LIMIT;
+	static const char idem_sql[] = "DELETE FROM idempotency_keys WHERE case_id = ?" ERASE_LIMIT;
 	static const char done_sql[] = "DELETE FROM erasures WHERE case_id = ?";
 	struct db_arg id[] = { DB_STR(case_id) };
 	char raw_dir[4096];
