@@ -66,8 +66,10 @@ int worker_retention_pass(struct cfg *cfg, int64_t days, int64_t now_ms, int *pu
 			 * pass decides; PENDING: another worker began it, this one helps. */
 			if (r != STORE_ERASE_BEGUN && r != STORE_ERASE_PENDING)
 				continue;
-			if (finish(db, files_dir, ids[i]) && r == STORE_ERASE_BEGUN)
+			if (finish(db, files_dir, ids[i]) && r == STORE_ERASE_BEGUN) {
+				log_debug("retention: case %s erased", ids[i]);
 				(*purged_r)++;
+			}
 		}
 		if (n)
 			log_info("retention: purged %d cases finished more than %lld days ago%s",
