@@ -319,8 +319,8 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
-		 "%lld ms (threads spent %lld ms in SMTP over %ld connections, %lld ms in the "
-		 "agent)%s%s%s", p.total.events,
+		 "%lld ms (threads spent %lld ms in SMTP with %ld connections opened, %lld ms in "
+		 "the agent)%s%s%s", p.total.events,
 		 p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
 		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
 		 p.total.smtp_connections,
