@@ -452,7 +452,8 @@ def test_identity_reply_to_another_clients_domain_never_attaches(ctx):
             rc, err = inbound(raw)
             assert rc == 0, "%s: offload-inbound exit %d: %s" % (what, rc, err)
             assert _stored_case(msgid) == "-", "%s: attached to case %s\n%s" % (what, _stored_case(msgid), err)
-            assert "kept unmatched" in err, "%s: the log does not say so:\n%s" % (what, err)
+            assert ("not the case's reply domain" in err and "kept unmatched" in err) or \
+                "the address does not name the case" in err, "%s: the log does not say why:\n%s" % (what, err)
 
         accepted = [
             ("A's case at A's domain, In-Reply-To", addr_a, "offload+%s@%s" % (ca, dom_a.upper()), first["a"], ca),
