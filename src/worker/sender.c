@@ -6,7 +6,6 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "mail/identity.h"
-#include "store/db.h"
 #include "store/senders.h"
 #include "worker/sender.h"
 #include "worker/worker.h"
