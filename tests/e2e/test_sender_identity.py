@@ -471,3 +471,55 @@ def test_identity_reply_to_another_clients_domain_never_attaches(ctx):
         _finish([cid for cid, _ in started.values()])
         for client in (a, b):
             _ctl("client", "set", client["clientId"], "--clear-sender")
+
+
+def test_identity_smtp_login_through_postfix_submission(ctx):
+    """A client's own submission server with a login: the stack's Postfix (STARTTLS, then SASL
+    through Dovecot, its certificate checked against the stack's CA) accepts the client's mail
+    with the password read from the client's file, and delivers it to the counterparty's
+    mailbox with the client's From. Needs a stack started with --mail postfix."""
+    if os.environ.get("OFFLOAD_MAIL_STACK") != "postfix":
+        assert os.environ.get("CI") != "true", "CI must run the e2e suite on a stack with --mail postfix"
+        print("# note: no Postfix stack (tests/stack/stack up DIR --mail postfix); skipped")
+        return
+    import email as _email
+    import email.policy as _policy
+    worker_ready(ctx)
+    st_dir = os.environ["OFFLOAD_STACK_DIR"]
+    with open(os.path.join(st_dir, "imap.password")) as f:
+        password = f.read().strip()
+    pw_path, _ = _pwfile(text=password)
+    a = new_client_full("UNLIMITED")
+    cid = None
+    try:
+        _ctl_json("client", "set", a["clientId"], "--from-address", "ap@acme.example",
+                  "--smtp-url", "smtp://127.0.0.1:%s" % os.environ["OFFLOAD_POSTFIX_SUBMISSION_PORT"],
+                  "--smtp-user", "offload", "--smtp-password-file", pw_path)
+        body = minimal_case_body()
+        body["counterparty"] = {"address": "maya@northstar.test", "name": "Maya Chen"}
+        cid = create_case(body, key=a["key"])
+        run = _worker_pass()
+        assert password not in run.stderr
+        assert get_case(cid, key=a["key"])["status"] == "RUNNING", run.tail()
+        deadline = time.monotonic() + 60
+        got = []
+        while time.monotonic() < deadline and not got:
+            for sub in ("new", "cur"):
+                d = os.path.join(st_dir, "mail", "maya", "Maildir", sub)
+                for name in (os.listdir(d) if os.path.isdir(d) else []):
+                    with open(os.path.join(d, name), "rb") as f:
+                        m = _email.message_from_bytes(f.read(), policy=_policy.default)
+                    if str(m["X-Offload-Case"] or "").strip() == cid:
+                        got.append(m)
+            time.sleep(0.1)
+        assert len(got) == 1, "the case's message did not reach maya@northstar.test through Postfix"
+        m = got[0]
+        assert _addr(m["From"]) == "ap@acme.example", m["From"]
+        msgid = str(m["Message-ID"]).strip()
+        assert _addr(m["Return-Path"]) == bounce_address(cid, msgid.strip("<>")), m["Return-Path"]
+        assert _addr(m["Reply-To"]) == "offload+%s@%s" % (cid, SERVER_DOMAIN), m["Reply-To"]
+    finally:
+        if cid:
+            _finish([cid])
+        _ctl("client", "set", a["clientId"], "--clear-sender")
+        os.unlink(pw_path)
