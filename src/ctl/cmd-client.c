@@ -134,7 +134,7 @@ static int cmd_client_set(struct ctl *ctl, int argc, char **argv)
 	struct store_sender s;
 	char domain[STORE_SENDER_DOMAIN_SIZE] = "", warning[600] = "", problem[600] = "";
 	char other[37];
-	int n, rc = 1, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
+	int n, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
 
 	if (r == 1) {
 		printf("usage: offloadctl client set CLIENT_ID --from-address ADDRESS\n"
@@ -264,8 +264,7 @@ static int cmd_client_set(struct ctl *ctl, int argc, char **argv)
 		printf("client %s: sender identity set\n", pos[0]);
 		sender_print(ctl, &s);
 	}
-	rc = 0;
-	return rc;
+	return 0;
 }
 
 static int cmd_client_show(struct ctl *ctl, int argc, char **argv)
