@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/plans.h"
 #include "common/util.h"
