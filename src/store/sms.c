@@ -112,11 +112,14 @@ static int incoming_run(struct db *db, void *arg)
 
 	t->case_id[0] = '\0';
 	t->row = 0;
-	if (store_sms_lock_number(db, in->from, in->now_ms) < 0)
-		return -1;
-	matched = store_sms_open_case(db, in->from, t->case_id, NULL);
-	if (matched < 0)
-		return -1;
+	matched = 0;
+	if (!in->unmatchable) {
+		if (store_sms_lock_number(db, in->from, in->now_ms) < 0)
+			return -1;
+		matched = store_sms_open_case(db, in->from, t->case_id, NULL);
+		if (matched < 0)
+			return -1;
+	}
 	case_id = matched ? t->case_id : NULL;
 	message_id = xasprintf("sms.%s", in->kannel_id);
 	{
@@ -130,7 +133,9 @@ static int incoming_run(struct db *db, void *arg)
 			goto out;
 	}
 	t->row = db_insert_id(db);
-	if (in->intent == STORE_SMS_STOP) {
+	if (in->unmatchable) {
+		/* No number to record an opt-out for. */
+	} else if (in->intent == STORE_SMS_STOP) {
 		struct db_arg a[4];
 
 		a[0] = DB_STR(in->from);

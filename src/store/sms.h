@@ -42,6 +42,7 @@ struct store_sms_incoming {
 	const char *text;       /* UTF-8 */
 	enum store_sms_intent intent;
 	const char *keyword;    /* STOP: the keyword as recognised, upper case ("STOP") */
+	int unmatchable;        /* from is not an E.164 number: stored unmatched, no lock */
 	int64_t now_ms;
 };
 
