@@ -1,4 +1,5 @@
 /* config.c: the [sms] section of offload.conf (man offload.conf(5)). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,16 @@ static char *get(struct cfg *cfg, const char *key)
 	const char *v = cfg_get(cfg, "sms", key, "");
 
 	return *v ? xstrdup(v) : NULL;
+}
+
+int sms_config_url_safe(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-._~", *s))
+			return 0;
+	return 1;
 }
 
 static int is_http_url(const char *s)
@@ -31,6 +42,11 @@ int sms_config_load(struct cfg *cfg, struct sms_config *c, const char **error_r)
 	if (c->secret && !*c->secret) {
 		free(c->secret);
 		c->secret = NULL;
+	}
+	if (c->secret && !sms_config_url_safe(c->secret)) {
+		*error_r = "[sms] secret_file: the secret must be letters, digits and '-._~' only "
+			   "(it travels in Kannel's URLs)";
+		goto fail;
 	}
 	c->sendsms_url = get(cfg, "sendsms_url");
 	if (!c->sendsms_url)

@@ -77,7 +77,7 @@ static void usage(FILE *f)
 		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
-		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks and forgets\n"
+		"over SMTP (SMS cases through Kannel's sendsms) and moves each case on, then delivers due webhooks and forgets\n"
 		"Idempotency-Keys older than 24 h. Several workers may run at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
@@ -91,7 +91,7 @@ static void usage(FILE *f)
 		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
 		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
 		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
-		"[webhook] * (delivery), [agent] *, [database] *. Progress goes to stderr: a line per case transition and\n"
+		"[webhook] * (delivery), [agent] *, [sms] *, [database] *. Progress goes to stderr: a line per case transition and\n"
 		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
 		"database), 2 bad usage.\n");
 }
@@ -342,6 +342,8 @@ static int load_settings(struct cfg *cfg, struct worker_settings *s, const char 
 	    cfg_get_int(cfg, "worker", "max_event_attempts", 100, 1, 100000,
 			&s->max_event_attempts, err) < 0)
 		return -1;
+	if (sms_config_load(cfg, &s->sms, err) < 0)
+		return -1;
 	s->lease_ms = lease_s * 1000;
 	s->from_address = xstrdup(from);
 	s->inbox_address = xstrdup(inbox);
@@ -448,6 +450,7 @@ out:
 	free(s.from_address);
 	free(s.inbox_address);
 	free(s.domain);
+	sms_config_free(&s.sms);
 	cfg_free(&cfg);
 	return rc;
 }

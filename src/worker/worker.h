@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "sms/config.h"
+
 struct agent;
 struct db;
 struct store_event;
@@ -15,12 +17,13 @@ struct worker_settings {
 	char *domain;              /* right-hand side of our Message-IDs */
 	int64_t lease_ms;          /* how long a claimed event and its case are ours */
 	int64_t max_event_attempts;/* after this many tries an event is dead */
+	struct sms_config sms;     /* [sms]: Kannel's sendsms, the sender number, the limits */
 };
 
 /* Counters of one thread, summed for the pass summary. */
 struct worker_stats {
 	int events;      /* events handled to completion */
-	int sent;        /* messages accepted by the SMTP server */
+	int sent;        /* messages accepted by the SMTP server or Kannel */
 	int retried;     /* events given back for a later try */
 	int transitions; /* case status changes */
 	int64_t smtp_us; /* time spent in SMTP transactions */
