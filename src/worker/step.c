@@ -10,9 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
-#include "mail/compose.h"
 #include "mail/smtp.h"
-#include "sms/kannel.h"
 #include "sms/segments.h"
 #include "store/case_step.h"
 #include "store/db.h"
@@ -291,34 +289,6 @@ static int timed_draft(struct worker_ctx *w, const struct agent_case *ac,
 	return r;
 }
 
-/* Whether an SMS text fits [sms] max_segments (doc/api.md, SMS): 1 yes; 0 no, with what is
- * wrong in why (cap bytes); *coding_r is the coding to send it in. */
-static int sms_text_fits(const struct worker_ctx *w, const char *text, enum sms_coding *coding_r,
-			 char *why, size_t cap)
-{
-	struct sms_count n;
-	const char *err;
-
-	if (!text || !*text) {
-		snprintf(why, cap, "the text is empty");
-		return 0;
-	}
-	if (sms_segments_count(text, strlen(text), &n, &err) < 0) {
-		snprintf(why, cap, "the text is %s", err);
-		return 0;
-	}
-	*coding_r = n.coding;
-	if (n.segments > (size_t)w->s->sms.max_segments) {
-		snprintf(why, cap, "the text takes %zu SMS segments (%s, %zu %s); at most %lld are "
-			 "allowed ([sms] max_segments)", n.segments,
-			 n.coding == SMS_CODING_GSM7 ? "GSM-7" : "UCS-2", n.units,
-			 n.coding == SMS_CODING_GSM7 ? "septets" : "UTF-16 units",
-			 (long long)w->s->sms.max_segments);
-		return 0;
-	}
-	return 1;
-}
-
 /* "Re:" subjects keep one prefix. */
 static char *thread_subject(const struct case_row *c, const char *fallback)
 {
@@ -329,71 +299,19 @@ static char *thread_subject(const struct case_row *c, const char *fallback)
 	return xasprintf("Re: %s", s);
 }
 
-/* Sends o over SMTP to the case's counterparty. */
-static enum smtp_result send_mail(struct worker_ctx *w, const struct case_row *c,
-				  const struct store_outbound *o, char *reason, size_t reason_cap,
-				  int64_t now)
+static int operator_decision(const struct store_event *ev, struct agent_decision *d);
+
+/* 1 when ev carries the operator's decision (POST /cases/{id}/input with "decision"). */
+static int from_operator(const struct store_event *ev)
 {
-	struct compose_msg m;
-	const char *err = NULL;
-	char *raw = NULL, *reply_to;
-	size_t raw_len = 0;
-	enum smtp_result sr;
-	const char *at = strrchr(w->s->inbox_address, '@');
-	int64_t t0;
+	struct agent_decision d;
+	int r;
 
-	/* Replies come back plus-addressed to the case (DESIGN: Mail). */
-	reply_to = at ? xasprintf("%.*s+%s%s", (int)(at - w->s->inbox_address),
-				  w->s->inbox_address, c->id, at)
-		      : xstrdup(w->s->inbox_address);
-	memset(&m, 0, sizeof m);
-	m.from_name = jstr(c->persona, "name");
-	m.from_addr = w->s->from_address;
-	m.reply_to = reply_to;
-	m.to_name = jstr(c->counterparty, "name");
-	m.to_addr = c->row->counterparty_address;
-	m.subject = o->subject;
-	m.body = o->body;
-	m.message_id = o->message_id;
-	m.in_reply_to = o->in_reply_to;
-	m.references = o->references;
-	m.case_id = c->id;
-	m.date_ms = now;
-	if (compose_message(&m, &raw, &raw_len, &err) < 0) {
-		snprintf(reason, reason_cap, "the message could not be written: %s", err);
-		free(reply_to);
-		return SMTP_PERMANENT;
-	}
-	t0 = util_now_us();
-	sr = smtp_send(w->smtp, w->s->from_address, c->row->counterparty_address, raw, raw_len,
-		       reason, reason_cap);
-	w->stats.smtp_us += util_now_us() - t0;
-	free(raw);
-	free(reply_to);
-	return sr;
-}
-
-/* Sends o as an SMS through Kannel (its coding chosen from the text again). */
-static enum smtp_result send_sms(struct worker_ctx *w, const struct case_row *c,
-				 const struct store_outbound *o, char *reason, size_t reason_cap)
-{
-	enum sms_coding coding = SMS_CODING_GSM7;
-	char why[256];
-	int64_t t0;
-	enum sms_send_result r;
-
-	/* Recorded only after it fitted; a smaller max_segments since is not a reason to
-	 * withhold a message already decided, so only the coding matters here. */
-	if (!sms_text_fits(w, o->body, &coding, why, sizeof why) && !*o->body) {
-		snprintf(reason, reason_cap, "the SMS text is empty");
-		return SMTP_PERMANENT;
-	}
-	t0 = util_now_us();
-	r = sms_kannel_send(&w->s->sms, c->row->counterparty_address, o->body, coding,
-			    o->message_id, reason, reason_cap);
-	w->stats.smtp_us += util_now_us() - t0;
-	return r == SMS_SEND_SENT ? SMTP_SENT : r == SMS_SEND_PERMANENT ? SMTP_PERMANENT
-									  : SMTP_TEMPORARY;
+	if (ev->type != EVENT_INPUT_PROVIDED)
+		return 0;
+	r = operator_decision(ev, &d);
+	agent_decision_free(&d);
+	return r;
 }
 
 /*
@@ -466,9 +384,10 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		if (text) {
 			d.subject = sms ? xstrdup("") : thread_subject(c, "our request");
 			d.body = xstrdup(text);
-			/* The operator's own text is not redrafted: too long, the operator is
-			 * asked again at once. */
-			if (sms && !sms_text_fits(w, d.body, &coding, why, sizeof why)) {
+			/* The operator's own text would only come back the same: too long, the
+			 * operator is asked again at once. The agent's reply is tried again. */
+			if (sms && !worker_sms_text_fits(w, d.body, &coding, why, sizeof why) &&
+			    from_operator(ev)) {
 				agent_draft_free(&d);
 				snprintf(reason, reason_cap, "The reply cannot be sent as an SMS: %s. "
 					 "Answer with a decision: REPLY with a shorter text, or REJECTED.",
@@ -483,7 +402,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 			/* An SMS has no subject; its text must fit (doc/api.md, SMS). */
 			free(d.subject);
 			d.subject = xstrdup("");
-			if (!sms_text_fits(w, d.body, &coding, why, sizeof why)) {
+			if (!worker_sms_text_fits(w, d.body, &coding, why, sizeof why)) {
 				free(d.body);
 				d.body = NULL;
 			}
@@ -536,8 +455,9 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		}
 	}
 
-	sr = sms ? send_sms(w, c, o, reason, reason_cap)
-		 : send_mail(w, c, o, reason, reason_cap, now);
+	sr = sms ? worker_send_sms(w, c->row->counterparty_address, o, reason, reason_cap)
+		 : worker_send_mail(w, c->id, jstr(c->persona, "name"), jstr(c->counterparty, "name"),
+				    c->row->counterparty_address, o, reason, reason_cap, now);
 	if (sr == SMTP_SENT) {
 		w->stats.sent++;
 		log_info("case %s: sent %s %s<%s>", c->id, kinds[kind], sms ? "SMS " : "",

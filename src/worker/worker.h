@@ -4,12 +4,15 @@
 
 #include <stdint.h>
 
+#include "mail/smtp.h"
 #include "sms/config.h"
+#include "sms/segments.h"
 
 struct agent;
 struct db;
 struct store_event;
 struct smtp;
+struct store_outbound;
 
 struct worker_settings {
 	char *from_address;        /* the service's sender address */
@@ -46,5 +49,27 @@ struct worker_ctx {
  * back for a retry, -1 when even that failed (the lease then expires and the event returns).
  */
 int step_run(struct worker_ctx *w, const struct store_event *ev);
+
+/* ---- send.c: the transports of send_message (step.c). */
+
+/* Whether an SMS text fits [sms] max_segments (doc/api.md, SMS): 1 yes; 0 no, with what is
+ * wrong in why (cap bytes). *coding_r is the coding to send it in (set whenever the text
+ * is valid UTF-8, even when it is too long). */
+int worker_sms_text_fits(const struct worker_ctx *w, const char *text, enum sms_coding *coding_r,
+			 char *why, size_t cap);
+
+/* Writes o as a mail from the persona from_name to to_name <to_addr> (replies come back
+ * plus-addressed to case_id) and sends it over w's SMTP connection. The refusal or failure
+ * text goes to reason. A message that cannot be written is SMTP_PERMANENT. */
+enum smtp_result worker_send_mail(struct worker_ctx *w, const char *case_id, const char *from_name,
+				  const char *to_name, const char *to_addr,
+				  const struct store_outbound *o, char *reason, size_t reason_cap,
+				  int64_t now);
+
+/* Sends o's body as an SMS to the number to through Kannel (sms/kannel.h), in the coding
+ * its text needs, with o's message id in the delivery-report URL; the result in SMTP's
+ * terms (sent, temporary, permanent), Kannel's text in reason. */
+enum smtp_result worker_send_sms(struct worker_ctx *w, const char *to,
+				 const struct store_outbound *o, char *reason, size_t reason_cap);
 
 #endif
