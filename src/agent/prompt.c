@@ -334,9 +334,12 @@ static char *thread_text(const struct agent_case *c, const char *boundary)
 			fence(&b, boundary, get_str(m, "from"), get_str(m, "subject"), atts,
 			      get_str(m, "body"));
 		} else {
-			buf_printf(&b, "Message %zu of %zu: %s, sent %s.\nSubject: %s\n\n", k + 1, n,
+			/* An SMS has no subject: the thread leaves it out. */
+			buf_printf(&b, "Message %zu of %zu: %s, sent %s.\n%s%s%s\n", k + 1, n,
 				   outbound_kind(get_str(m, "kind")), when,
-				   get_str(m, "subject") ? get_str(m, "subject") : "");
+				   get_str(m, "subject") ? "Subject: " : "",
+				   get_str(m, "subject") ? get_str(m, "subject") : "",
+				   get_str(m, "subject") ? "\n" : "");
 			append_capped(&b, get_str(m, "body") ? get_str(m, "body") : "", PROMPT_MAX_MESSAGE);
 			buf_puts(&b, "\n");
 		}

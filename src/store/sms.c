@@ -238,7 +238,6 @@ static int dlr_run(struct db *db, void *arg)
 	static const char find_sql[] =
 		"SELECT id, case_id, delivery_state FROM messages WHERE message_id = ?"
 		" AND direction = 'outbound' AND channel = 'SMS' FOR UPDATE";
-	/* queued/accepted never replace what a final report said. */
 	static const char update_sql[] =
 		"UPDATE messages SET delivery_state = ?, delivery_at = ?, delivery_report = ?"
 		" WHERE id = ?";
@@ -248,7 +247,7 @@ static int dlr_run(struct db *db, void *arg)
 	const char *old, *case_id;
 	const char *state;
 	char *payload = NULL, *diag = NULL;
-	int fails, old_final, rc = -1;
+	int fails, old_final, old_failed, rc = -1;
 	int64_t row;
 
 	t->found = 0;
@@ -264,8 +263,11 @@ static int dlr_run(struct db *db, void *arg)
 	old = db_res_get(res, 0, 2);
 	old_final = old && (strcmp(old, "delivered") == 0 || strcmp(old, "undelivered") == 0 ||
 			    strcmp(old, "rejected") == 0);
+	old_failed = old && (strcmp(old, "undelivered") == 0 || strcmp(old, "rejected") == 0);
 	state = dlr_state(t->type, &fails);
-	if (old_final && !fails && strcmp(state, "delivered") != 0) {
+	/* Reports can arrive out of order: a failure stays (it failed the case), and a final
+	 * report is not replaced by an intermediate one. */
+	if ((old_failed && !fails) || (old_final && !fails && strcmp(state, "delivered") != 0)) {
 		rc = 0;
 		goto out;
 	}
@@ -277,8 +279,7 @@ static int dlr_run(struct db *db, void *arg)
 			goto out;
 	}
 	/* The first failure report fails the case; Kannel's repeats do not queue more. */
-	if (fails && case_id && !(old && (strcmp(old, "undelivered") == 0 ||
-					  strcmp(old, "rejected") == 0))) {
+	if (fails && case_id && !old_failed) {
 		diag = xasprintf("SMS %s%s%s", state, t->report && *t->report ? ": " : "",
 				 t->report ? t->report : "");
 		payload = event_payload(row, diag);

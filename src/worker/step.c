@@ -92,7 +92,8 @@ static void build_thread(struct case_row *c)
 		json_object_object_add(m, "kind", json_object_new_string(s->kind));
 		json_object_object_add(m, "from", json_object_new_string(s->from_addr));
 		json_object_object_add(m, "to", json_object_new_string(s->to_addr));
-		json_object_object_add(m, "subject", json_object_new_string(s->subject));
+		if (!c->row->sms)
+			json_object_object_add(m, "subject", json_object_new_string(s->subject));
 		json_object_object_add(m, "body", json_object_new_string(s->body));
 		json_object_object_add(m, "at", json_object_new_int64(s->created_at));
 		for (size_t a = 0; a < h->n_attachments; a++) {
