@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cfg.h"
+#include "sms/config.h"
 #include "sms/e164.h"
+#include "sms/keywords.h"
 #include "sms/segments.h"
 #include "test.h"
 
@@ -220,6 +223,127 @@ static void test_e164(void)
 	test_end();
 }
 
+static void test_keywords(void)
+{
+	const char *w;
+	static const char *const stops[] = { "STOP", "stop", " Stop\n", "STOPALL", "unsubscribe",
+					     "Cancel", "end", "QUIT", "\t quit \r\n" };
+	static const char *const others[] = { "", "stop please", "STOP!", "S TOP", "stopp",
+					      "please stop", "ST\xC3\x96P", "END." };
+	size_t i;
+
+	test_begin("keywords: the whole text, trimmed and without case, is a STOP word");
+	for (i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+		if (sms_keyword_parse(stops[i], strlen(stops[i]), &w) != SMS_KEYWORD_STOP || !w) {
+			fprintf(stderr, "not STOP: \"%s\"\n", stops[i]);
+			test_assert(0);
+		}
+	}
+	test_assert(sms_keyword_parse(" stopall ", 9, &w) == SMS_KEYWORD_STOP);
+	test_assert_str(w, "STOPALL");
+	test_end();
+
+	test_begin("keywords: START and UNSTOP lift; anything else is a message");
+	test_assert(sms_keyword_parse("start", 5, &w) == SMS_KEYWORD_START);
+	test_assert_str(w, "START");
+	test_assert(sms_keyword_parse(" UnStop\n", 8, &w) == SMS_KEYWORD_START);
+	test_assert_str(w, "UNSTOP");
+	for (i = 0; i < sizeof others / sizeof others[0]; i++) {
+		if (sms_keyword_parse(others[i], strlen(others[i]), &w) != SMS_KEYWORD_NONE || w) {
+			fprintf(stderr, "a keyword: \"%s\"\n", others[i]);
+			test_assert(0);
+		}
+	}
+	test_end();
+}
+
+static void test_utf8_repair(void)
+{
+	int repaired;
+	char *s;
+
+	test_begin("utf8 repair: valid text is kept, bad bytes become U+FFFD");
+	s = sms_utf8_repair("h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 12, &repaired);
+	test_assert_str(s, "h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+	test_assert(repaired == 0);
+	free(s);
+	s = sms_utf8_repair("a\xFF" "b\xC3", 4, &repaired);
+	test_assert_str(s, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+	test_assert(repaired == 1);
+	free(s);
+	/* Latin-1 "caf\xE9" (what a misconfigured gateway might pass on). */
+	s = sms_utf8_repair("caf\xE9", 4, &repaired);
+	test_assert_str(s, "caf\xEF\xBF\xBD");
+	free(s);
+	s = sms_utf8_repair("", 0, &repaired);
+	test_assert_str(s, "");
+	free(s);
+	test_end();
+}
+
+/* Loads [sms] from text; returns sms_config_load's result and leaves *c to be freed. */
+static int load(const char *text, struct sms_config *c, const char **err)
+{
+	struct cfg *cfg = cfg_parse(text, strlen(text), "test", err);
+	int rc;
+
+	if (!cfg)
+		return -2;
+	rc = sms_config_load(cfg, c, err);
+	cfg_free(&cfg);
+	return rc;
+}
+
+static void test_config(void)
+{
+	struct sms_config c;
+	const char *err = NULL;
+
+	test_begin("config: no sendsms_url, no SMS transport; defaults");
+	test_assert(load("[sms]\n", &c, &err) == 0);
+	test_assert(c.enabled == 0 && c.max_segments == 3 && c.timeout_ms == 10000 && !c.secret);
+	sms_config_free(&c);
+	test_end();
+
+	test_begin("config: a complete [sms] section");
+	test_assert(load("[sms]\nsendsms_url = http://127.0.0.1:13013/cgi-bin/sendsms\n"
+			 "username = u\npassword = p\nsender = +15550100\n"
+			 "callback_base = http://127.0.0.1:8080/\nsecret = abc-123_x.y~z\n"
+			 "max_segments = 10\ntimeout_ms = 500\n", &c, &err) == 0);
+	test_assert(c.enabled == 1 && c.max_segments == 10 && c.timeout_ms == 500);
+	test_assert_str(c.callback_base, "http://127.0.0.1:8080");
+	test_assert_str(c.password, "p");
+	test_assert_str(c.secret, "abc-123_x.y~z");
+	sms_config_free(&c);
+	test_end();
+
+	test_begin("config: bad values name the key");
+	err = NULL;
+	test_assert(load("[sms]\nmax_segments = 11\n", &c, &err) == -1 && err &&
+		    strstr(err, "max_segments"));
+	err = NULL;
+	test_assert(load("[sms]\nmax_segments = 0\n", &c, &err) == -1 && err);
+	err = NULL;
+	test_assert(load("[sms]\nsendsms_url = http://h/s\ncallback_base = http://x\n"
+			 "secret = s\n", &c, &err) == -1 && err && strstr(err, "sender"));
+	err = NULL;
+	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\nsecret = s\n", &c,
+			 &err) == -1 && err && strstr(err, "callback_base"));
+	err = NULL;
+	test_assert(load("[sms]\nsendsms_url = ftp://h/s\nsender = 1\ncallback_base = http://x\n"
+			 "secret = s\n", &c, &err) == -1 && err && strstr(err, "sendsms_url"));
+	err = NULL;
+	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\ncallback_base = http://x\n",
+			 &c, &err) == -1 && err && strstr(err, "secret"));
+	err = NULL;
+	test_assert(load("[sms]\nsecret = a%41b\n", &c, &err) == -1 && err && strstr(err, "secret"));
+	err = NULL;
+	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\ncallback_base = http://x\n"
+			 "secret = s\npassword_file = /nonexistent/sms.password\n", &c, &err) == -1 &&
+		    err && strstr(err, "password_file"));
+	test_end();
+}
+
 int main(void)
 {
 	test_gsm_boundaries();
@@ -227,5 +351,8 @@ int main(void)
 	test_ucs2();
 	test_invalid_utf8();
 	test_e164();
+	test_keywords();
+	test_utf8_repair();
+	test_config();
 	return test_done();
 }
