@@ -15,6 +15,7 @@
 #include "api/conns.h"
 #include "api/http.h"
 #include "api/routes.h"
+#include "api/validate.h"
 #include "common/cfg.h"
 #include "common/cli.h"
 #include "common/log.h"
@@ -78,6 +79,7 @@ static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threa
 		log_error("%s: %s", cfg_path(cfg), err);
 		return -1;
 	}
+	validate_set_sms(s->sms.enabled);
 	return 0;
 }
 
