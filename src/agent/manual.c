@@ -7,7 +7,6 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/subject.h"
-#include "sms/segments.h"
 
 #define SUBJECT_MAX 120
 #define QUOTE_MAX 4000
@@ -56,25 +55,17 @@ static void signature(struct buf *b, json_object *persona)
 	buf_puts(b, "\n");
 }
 
-/* 1 when text fits max segments (doc/api.md, SMS). */
-static int sms_fits(const char *text, int max)
-{
-	struct sms_count n;
-	const char *err;
-
-	return sms_segments_count(text, strlen(text), &n, &err) == 0 &&
-	       n.segments <= (size_t)(max > 0 ? max : 1);
-}
-
 /* The short SMS templates: head + objective + tail, the objective's first line cut (on a
  * UTF-8 boundary, with "...") until the whole fits [sms] max_segments. */
-static char *sms_text(const char *head, const char *objective, const char *tail, int max)
+static char *sms_text(const struct agent_case *c, const char *head, const char *objective,
+		      const char *tail)
 {
+	char why[160];
 	char *line = first_line(objective && *objective ? objective : "our request", 1000);
 	size_t n = strlen(line);
 	char *text = xasprintf("%s%s%s", head, line, tail);
 
-	while (!sms_fits(text, max) && n > 0) {
+	while (!agent_sms_fits(c, text, why, sizeof why) && n > 0) {
 		n = n > 8 ? n - 8 : 0;
 		while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
 			n--;
@@ -113,7 +104,7 @@ static int manual_sms_draft(const struct agent_case *c, enum agent_draft_kind ki
 		out->body = xasprintf("Thank you for your reply. %s", me);
 		return 0;
 	}
-	out->body = sms_text(head, objective, tail, c->sms_max_segments);
+	out->body = sms_text(c, head, objective, tail);
 	free(head);
 	free(tail);
 	return 0;
