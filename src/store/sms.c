@@ -364,6 +364,54 @@ void store_sms_optouts_free(struct store_sms_optout **list, size_t n)
 	*list = NULL;
 }
 
+int store_sms_unmatched_list(struct db *db, size_t max, struct store_sms_unmatched **list_r,
+			     size_t *n_r)
+{
+	/* The index messages_channel_unmatched (channel, case_id, created_at). */
+	static const char sql[] =
+		"SELECT created_at, from_addr, to_addr, kannel_id, body_text FROM messages"
+		" WHERE channel = 'SMS' AND case_id IS NULL AND direction = 'inbound'"
+		" ORDER BY created_at DESC, id DESC LIMIT ?";
+	struct db_arg a[] = { DB_INT((int64_t)max) };
+	struct db_res *res = NULL;
+	struct store_sms_unmatched *list;
+	size_t n;
+
+	*list_r = NULL;
+	*n_r = 0;
+	if (db_query(db, sql, a, 1, &res) < 0)
+		return -1;
+	n = db_res_rows(res);
+	list = n ? xcalloc(n, sizeof *list) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = db_res_get(res, i, 3);
+
+		list[i].received_at = db_res_int(res, i, 0);
+		list[i].from = xstrdup(db_res_get(res, i, 1));
+		list[i].to = xstrdup(db_res_get(res, i, 2));
+		list[i].kannel_id = k ? xstrdup(k) : NULL;
+		list[i].text = xstrdup(db_res_get(res, i, 4));
+	}
+	db_res_free(&res);
+	*list_r = list;
+	*n_r = n;
+	return 0;
+}
+
+void store_sms_unmatched_free(struct store_sms_unmatched **list, size_t n)
+{
+	if (!*list)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free((*list)[i].from);
+		free((*list)[i].to);
+		free((*list)[i].kannel_id);
+		free((*list)[i].text);
+	}
+	free(*list);
+	*list = NULL;
+}
+
 struct clear_tx {
 	const char *number;
 	int64_t now_ms;

@@ -103,6 +103,21 @@ int store_sms_optouts_list(struct db *db, size_t max, struct store_sms_optout **
 			   size_t *n_r);
 void store_sms_optouts_free(struct store_sms_optout **list, size_t n);
 
+/* An incoming SMS that matched no case, as listed for the operator. Strings owned. */
+struct store_sms_unmatched {
+	int64_t received_at;
+	char *from;
+	char *to;
+	char *kannel_id; /* or NULL */
+	char *text;
+};
+
+/* The newest max incoming SMS without a case, newest first. 0 with *list_r and *n_r (free
+ * with store_sms_unmatched_free), or -1. */
+int store_sms_unmatched_list(struct db *db, size_t max, struct store_sms_unmatched **list_r,
+			     size_t *n_r);
+void store_sms_unmatched_free(struct store_sms_unmatched **list, size_t n);
+
 /* Lifts the opt-out of number (under its lock row): 1 lifted, 0 there was none, -1. */
 int store_sms_optout_clear(struct db *db, const char *number, int64_t now_ms);
 
