@@ -10,7 +10,6 @@
 #include "common/xalloc.h"
 #include "sms/e164.h"
 #include "sms/keywords.h"
-#include "store/db.h"
 #include "store/sms.h"
 
 /* Bounds of the decoded parameters. A concatenated SMS of 10 UCS-2 parts is 670 characters
