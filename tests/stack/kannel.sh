@@ -36,9 +36,12 @@
 #     coding 0, UTF-16BE for coding 2). Kannel splits GSM-7 at 153 characters and UCS-2 at
 #     67 (134 bytes) per part.
 #   N counts from 1 again whenever fakesmsc restarts (sms-start).
-# Delivery reports: the fake SMSC produces only "delivered" (type 1, empty %A) as soon as
-# fakesmsc has read the message, and "smsc accepted" (8) when the mask asks for it; it never
-# produces undelivered (2) or rejected (16): tests call /kannel/dlr themselves for those.
+# Delivery reports (measured, dlr-mask 31): the fake SMSC produces "smsc accepted" (type 8,
+# %A "ACK/") and then "delivered" (type 1, empty %A) as soon as fakesmsc has read the
+# message; it never produces undelivered (2) or rejected (16): the tests call /kannel/dlr
+# themselves for those. With the service's dlr-mask 19 only the type 1 call is made.
+# The fake SMSC serves one fakesmsc at a time, so injection goes through the same fakesmsc
+# (its interactive mode, fed by the FIFO), never a second one.
 #
 # Commands (tests/stack/stack):
 #   up DIR --sms [--mail postfix]   also start Kannel; "up" returns once bearerbox's
