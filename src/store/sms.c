@@ -265,9 +265,10 @@ static int dlr_run(struct db *db, void *arg)
 			    strcmp(old, "rejected") == 0);
 	old_failed = old && (strcmp(old, "undelivered") == 0 || strcmp(old, "rejected") == 0);
 	state = dlr_state(t->type, &fails);
-	/* Reports can arrive out of order: a failure stays (it failed the case), and a final
-	 * report is not replaced by an intermediate one. */
-	if ((old_failed && !fails) || (old_final && !fails && strcmp(state, "delivered") != 0)) {
+	/* Reports can arrive out of order, and Kannel repeats them: the first failure stays
+	 * with its text (it failed the case), and a final report is not replaced by an
+	 * intermediate one. */
+	if (old_failed || (old_final && !fails && strcmp(state, "delivered") != 0)) {
 		rc = 0;
 		goto out;
 	}
@@ -279,7 +280,7 @@ static int dlr_run(struct db *db, void *arg)
 			goto out;
 	}
 	/* The first failure report fails the case; Kannel's repeats do not queue more. */
-	if (fails && case_id && !old_failed) {
+	if (fails && case_id) {
 		diag = xasprintf("SMS %s%s%s", state, t->report && *t->report ? ": " : "",
 				 t->report ? t->report : "");
 		payload = event_payload(row, diag);

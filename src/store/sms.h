@@ -76,8 +76,8 @@ enum store_sms_result store_sms_incoming_store(struct db *db, const struct store
 /*
  * Records the delivery report type (Kannel's %d) with the SMSC's text report on our
  * outbound SMS message_id, in one transaction: delivered, queued and accepted are recorded
- * on the message (a final state is never replaced by queued/accepted, a failure by
- * anything else); undelivered and
+ * on the message (a final state is never replaced by queued/accepted, the first failure
+ * by anything); undelivered and
  * rejected are recorded and, the first time, queue BOUNCE_RECEIVED for its case with a
  * diagnostic naming the report. Returns 1 recorded, 0 when message_id is none of our
  * outbound SMS (nothing changed), -1 on a database error.
