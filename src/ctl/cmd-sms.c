@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "ctl/ctl.h"
 #include "sms/e164.h"
+#include "store/db.h"
 #include "store/sms.h"
 
 #define OPTOUT_LIST_MAX 100000
