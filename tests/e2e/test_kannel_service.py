@@ -9,7 +9,7 @@ import uuid
 
 import smslib as sl
 from lib import (ctl_json, env, expect_err, get, http, new_client, post, sql, sql_one, sql_str,
-                 worker_pass)
+                 worker_pass, worker_ready)
 
 
 def _ctl_rc(*args):
@@ -147,3 +147,39 @@ def test_kannel_routes_methods_and_missing_fields(ctx):
     sl.expect_forbidden(http("GET", "/kannel/incoming?id=abc&text=x", key=None), "no secret")
     sl.expect_forbidden(http("GET", "/kannel/dlr?secret=%s0&msg=a&type=1" % sl.secret(), key=None),
                         "a longer secret")
+
+
+def test_kannel_crash_window_a_delivery_report_stops_the_resend(ctx):
+    """The state a worker killed between Kannel's 202 and its commit leaves: the SMS row
+    recorded ('sending') and the event given back. Made here without a kill: Kannel is down
+    for the first try, so the row is recorded and the event retried. When a delivery report
+    names the row before the retry (Kannel did take it), the retry sends nothing and counts
+    the message as sent; without one, the retry sends the same row once."""
+    if not sl.stack():
+        return
+    worker_ready(ctx)
+    reported, silent = sl.unique_number(), sl.unique_number()
+    cids = {n: post("/cases", sl.sms_case_body(n)).json["data"]["caseId"] for n in (reported, silent)}
+    sl.kannel_stop()
+    try:
+        worker_pass()
+    finally:
+        sl.kannel_start()
+    rows = {}
+    for n, cid in cids.items():
+        r = sql("SELECT id, message_id, send_state FROM messages WHERE case_id=%s AND direction='outbound'"
+                % sql_str(cid))
+        assert len(r) == 1 and r[0][2] == "sending", r
+        rows[n] = r[0]
+    sl.expect_empty_200(sl.dlr(rows[reported][1], 1, ""), "delivered before the retry")
+    for cid in cids.values():
+        ctl_json("case", "nudge", cid, "--json")
+    worker_pass()
+    got = sl.wait_out(silent)
+    assert len(got) == 1, got
+    assert not sl.out_to(reported), sl.out_to(reported)
+    for n, cid in cids.items():
+        c = get("/cases/" + cid).json["data"]
+        assert c["status"] == "RUNNING" and c["attemptCount"] == 1, c
+        r = sql("SELECT id, send_state FROM messages WHERE case_id=%s AND direction='outbound'" % sql_str(cid))
+        assert r == [[rows[n][0], "sent"]], r
