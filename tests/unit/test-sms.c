@@ -281,15 +281,21 @@ static void test_utf8_repair(void)
 	test_end();
 }
 
-/* Loads [sms] from text; returns sms_config_load's result and leaves *c to be freed. */
+/* Loads [sms] from text; returns sms_config_load's result and leaves *c to be freed. The
+ * error text may belong to the cfg, freed here: *err points to a copy. */
 static int load(const char *text, struct sms_config *c, const char **err)
 {
+	static char copy[512];
 	struct cfg *cfg = cfg_parse(text, strlen(text), "test", err);
 	int rc;
 
 	if (!cfg)
 		return -2;
 	rc = sms_config_load(cfg, c, err);
+	if (rc < 0) {
+		snprintf(copy, sizeof copy, "%s", *err);
+		*err = copy;
+	}
 	cfg_free(&cfg);
 	return rc;
 }
