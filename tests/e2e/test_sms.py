@@ -328,6 +328,14 @@ def test_sms_stop_fails_the_case_and_blocks_the_number(ctx):
     worker_drain()
     assert number not in json.dumps(ctl_json("sms", "optout", "list", "--json"))
     cid2 = create_case(sl.sms_case_body(number))
+    worker_drain()
+    assert len(sl.wait_out(number, 2)) == 2
+    # A reply now belongs to the new, open case; the failed one stays as it was.
+    assert sl.inject(number, st["sender"], "Yes, I can help now") == 200, sl.dump_kannel()
+    worker_drain()
+    c2 = get_case(cid2)
+    assert c2["status"] == "INPUT_NEEDED" and "Yes, I can help now" in c2["inputRequest"]["question"], c2
+    assert get_case(cid)["status"] == "FAILED"
     sql("UPDATE cases SET status='COMPLETED', next_action_at=%d, version=version+1 WHERE id=%s" % (
         SENTINEL, sql_str(cid2)))
 
@@ -400,6 +408,20 @@ def test_sms_kannel_endpoints_refuse_a_wrong_secret(ctx):
     assert number not in json.dumps(ctl_json("sms", "optout", "list", "--json"))
     sql("UPDATE cases SET status='COMPLETED', next_action_at=%d, version=version+1 WHERE id=%s" % (
         SENTINEL, sql_str(cid)))
+
+
+def test_sms_reply_from_an_unknown_number_is_kept_unmatched(ctx):
+    """An SMS from a number with no open SMS case, through Kannel: stored without a case."""
+    st = sl.stack()
+    if not st:
+        return
+    stranger = sl.unique_number()
+    text = "Wrong number? %s" % uuid.uuid4().hex[:8]
+    assert sl.inject(stranger, st["sender"], text) == 200, sl.dump_kannel()
+    rows = sql("SELECT case_id, direction FROM messages WHERE body_text=%s" % sql_str(text))
+    assert rows == [[None, "inbound"]], rows
+    worker_drain()
+    assert not sl.out_to(stranger), "something was sent to an unknown number: %r" % sl.out_to(stranger)
 
 
 def test_sms_same_kannel_id_is_stored_once(ctx):
