@@ -367,6 +367,10 @@ def test_sms_rejected_delivery_report_bounces(ctx):
         cid, number, _ = _sent_case(ctx, "dlr%d" % dlr_type)
         ref = sl.wait(lambda: sl.message_ref(cid), "Kannel's delivered report for case %s" % cid)
         assert any(q.get("type") == "1" for q in sl.dlr_calls(ref)), sl.dlr_calls(ref)
+        # Kannel's "delivered" is recorded on the message.
+        sl.wait(lambda: any("delivered" in (v or "") for row in sql(
+            "SELECT * FROM messages WHERE case_id=%s AND direction='outbound'" % sql_str(cid)) for v in row),
+            "the delivered report recorded on case %s's message" % cid)
         r = sl.dlr(ref, dlr_type, text)
         sl.expect_empty_200(r, "/kannel/dlr type %d" % dlr_type)
         runs = worker_drain()
