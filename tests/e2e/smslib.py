@@ -233,12 +233,14 @@ def kannel_start():
     _stack_cmd("sms-start", os.environ["OFFLOAD_STACK_DIR"])
 
 
-def sendsms_direct(to, text, sender=None):
-    """A sendsms request made by the test itself (not the service): Kannel's own check."""
+def sendsms_direct(to, text, coding=0, password=None):
+    """A sendsms request made by the test itself (not the service), as the worker makes it:
+    (HTTP status, body)."""
     st = stack()
-    q = urllib.parse.urlencode({"username": st["user"], "password": _read_line(st["password_file"]),
-                                "from": sender or st["sender"], "to": to, "text": text,
-                                "charset": "UTF-8", "coding": "0"})
+    q = urllib.parse.urlencode({"username": st["user"],
+                                "password": password if password is not None else _read_line(st["password_file"]),
+                                "from": st["sender"], "to": to, "text": text,
+                                "charset": "UTF-8", "coding": str(coding)})
     u = urllib.parse.urlsplit(st["sendsms_url"])
     assert u.hostname in lib.LOOPBACK_HOSTS, u
     conn = httpclient.HTTPConnection(u.hostname, u.port, timeout=lib.HTTP_TIMEOUT)

@@ -22,7 +22,6 @@ from lib import (SENTINEL, create_case, ctl, ctl_json, expect_err, expect_ok, ge
 from server import AgentServer  # noqa: E402
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-H = 3600000
 
 
 def _sent_case(ctx, tag="sms"):
@@ -69,29 +68,16 @@ def test_sms_gateway_sendsms_reaches_fakesmsc(ctx):
     assert got[1].text == "two\nlines", got
 
     # UCS-2, one part and concatenated (Kannel splits at 67 characters).
-    import http.client
-    import urllib.parse
-    u = urllib.parse.urlsplit(st["sendsms_url"])
-    password = open(st["password_file"]).read().strip()
     for i, text in enumerate(["Grüße – 你好", ("Привет мир " * 12).strip()]):
-        q = urllib.parse.urlencode({"username": st["user"], "password": password, "from": st["sender"],
-                                    "to": number, "text": text, "charset": "UTF-8", "coding": "2"})
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
-        conn.request("GET", u.path + "?" + q)
-        r = conn.getresponse()
-        assert r.status == 202, (r.status, r.read())
-        conn.close()
+        status, body = sl.sendsms_direct(number, text, coding=2)
+        assert status == 202, (status, body)
         got = sl.wait_out(number, 3 + i)
         assert got[2 + i].coding == "ucs-2" and got[2 + i].text == text, got
-    assert got[3].parts == 2, got[3]  # 131 characters: 67 + 64
+    assert got[2].parts == 1 and got[3].parts == 2, got  # 131 characters: 67 + 64
 
-    q = urllib.parse.urlencode({"username": st["user"], "password": "wrong", "from": st["sender"],
-                                "to": number, "text": "never sent"})
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
-    conn.request("GET", u.path + "?" + q)
-    r = conn.getresponse()
-    assert r.status == 403, (r.status, r.read())
-    conn.close()
+    # A wrong password: 403, and nothing reaches the carrier.
+    status, body = sl.sendsms_direct(number, "never sent", password="wrong")
+    assert status == 403 and "Authorization failed" in body, (status, body)
     assert all(m.text != "never sent" for m in sl.out_to(number))
 
 
@@ -328,6 +314,14 @@ def test_sms_stop_fails_the_case_and_blocks_the_number(ctx):
     worker_drain()
     assert number not in json.dumps(ctl_json("sms", "optout", "list", "--json"))
     cid2 = create_case(sl.sms_case_body(number))
+    worker_drain()
+    assert len(sl.wait_out(number, 2)) == 2
+    # A reply now belongs to the new, open case; the failed one stays as it was.
+    assert sl.inject(number, st["sender"], "Yes, I can help now") == 200, sl.dump_kannel()
+    worker_drain()
+    c2 = get_case(cid2)
+    assert c2["status"] == "INPUT_NEEDED" and "Yes, I can help now" in c2["inputRequest"]["question"], c2
+    assert get_case(cid)["status"] == "FAILED"
     sql("UPDATE cases SET status='COMPLETED', next_action_at=%d, version=version+1 WHERE id=%s" % (
         SENTINEL, sql_str(cid2)))
 
@@ -373,6 +367,10 @@ def test_sms_rejected_delivery_report_bounces(ctx):
         cid, number, _ = _sent_case(ctx, "dlr%d" % dlr_type)
         ref = sl.wait(lambda: sl.message_ref(cid), "Kannel's delivered report for case %s" % cid)
         assert any(q.get("type") == "1" for q in sl.dlr_calls(ref)), sl.dlr_calls(ref)
+        # Kannel's "delivered" is recorded on the message.
+        sl.wait(lambda: any("delivered" in (v or "") for row in sql(
+            "SELECT * FROM messages WHERE case_id=%s AND direction='outbound'" % sql_str(cid)) for v in row),
+            "the delivered report recorded on case %s's message" % cid)
         r = sl.dlr(ref, dlr_type, text)
         sl.expect_empty_200(r, "/kannel/dlr type %d" % dlr_type)
         runs = worker_drain()
@@ -400,6 +398,20 @@ def test_sms_kannel_endpoints_refuse_a_wrong_secret(ctx):
     assert number not in json.dumps(ctl_json("sms", "optout", "list", "--json"))
     sql("UPDATE cases SET status='COMPLETED', next_action_at=%d, version=version+1 WHERE id=%s" % (
         SENTINEL, sql_str(cid)))
+
+
+def test_sms_reply_from_an_unknown_number_is_kept_unmatched(ctx):
+    """An SMS from a number with no open SMS case, through Kannel: stored without a case."""
+    st = sl.stack()
+    if not st:
+        return
+    stranger = sl.unique_number()
+    text = "Wrong number? %s" % uuid.uuid4().hex[:8]
+    assert sl.inject(stranger, st["sender"], text) == 200, sl.dump_kannel()
+    rows = sql("SELECT case_id, direction FROM messages WHERE body_text=%s" % sql_str(text))
+    assert rows == [[None, "inbound"]], rows
+    worker_drain()
+    assert not sl.out_to(stranger), "something was sent to an unknown number: %r" % sl.out_to(stranger)
 
 
 def test_sms_same_kannel_id_is_stored_once(ctx):
