@@ -25,6 +25,11 @@ struct llm;
  * boundary with "[...]" appended when cut; NULL when there is none. Newly allocated. */
 char *agent_latest_inbound(const struct agent_case *c, const char **from_r, size_t max);
 
+/* Whether text fits the SMS case c's [sms] max_segments (doc/api.md, SMS): 1 yes; 0 no,
+ * with what is wrong in why (cap bytes), e.g. "the text takes 4 SMS segments (GSM-7, 480
+ * septets); at most 3 are allowed". */
+int agent_sms_fits(const struct agent_case *c, const char *text, char *why, size_t cap);
+
 /* ---- manual.c: templates, and every reply goes to the operator. Never fail. */
 int manual_draft(const struct agent_case *c, enum agent_draft_kind kind, struct agent_draft *out);
 int manual_evaluate(const struct agent_case *c, struct agent_decision *out);

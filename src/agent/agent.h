@@ -39,6 +39,8 @@ struct agent_case {
 	int follow_up_n;             /* for AGENT_DRAFT_FOLLOW_UP: 1..max_attempts */
 	int max_attempts;
 	const char *first_subject;   /* subject of the first message, or NULL before it */
+	int sms;                     /* an SMS case: drafts have no subject and must fit */
+	int sms_max_segments;        /* [sms] max_segments (doc/api.md, SMS) */
 	struct db *db;               /* when set, every model call is recorded in agent_calls
 					(the caller's connection, outside any transaction) */
 };

@@ -534,10 +534,28 @@ static char *draft_task(const struct agent_case *c, enum agent_draft_kind kind)
 	return xstrdup("a reply to the counterparty's latest message that moves toward the goal.");
 }
 
+/* What the draft check fills: the usable draft, and for an SMS case the last draft that
+ * was usable but too long, kept to be returned when no shorter one comes. */
+struct draft_out {
+	struct agent_draft *draft;
+	struct agent_draft too_long;
+};
+
 static enum llm_check check_draft(const char *content, const struct agent_case *c, void *out,
 				  char **problem_r)
 {
-	return llm_check_draft(content, out, problem_r);
+	struct draft_out *d = out;
+	enum llm_check r = llm_check_draft(content, d->draft, problem_r);
+	char why[200];
+
+	if (r != LLM_CHECK_OK || !c->sms || agent_sms_fits(c, d->draft->body, why, sizeof why))
+		return r;
+	/* doc/api.md, SMS: the text must fit [sms] max_segments; ask for a shorter one. */
+	agent_draft_free(&d->too_long);
+	d->too_long = *d->draft;
+	memset(d->draft, 0, sizeof *d->draft);
+	*problem_r = xasprintf("the body is too long for an SMS: %s", why);
+	return LLM_CHECK_BAD;
 }
 
 static const struct ask ask_draft = {
@@ -554,6 +572,7 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	struct prompt_vars v;
 	json_object *messages = json_object_new_array(), *schema = llm_schema_draft();
 	char *sys, *user, *problem = NULL, *forced = NULL;
+	struct draft_out d = { .draft = out };
 	enum llm_check last;
 	int rc = -1, r;
 
@@ -562,7 +581,11 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	free(v.task);
 	v.task = draft_task(c, kind);
 	free(v.subject_rule);
-	if (kind != AGENT_DRAFT_OUTREACH && c->first_subject && *c->first_subject) {
+	if (c->sms) {
+		/* An SMS has no subject; the check wants one line, which the worker drops. */
+		v.subject_rule = xstrdup("The subject is not sent (this is an SMS): two or three "
+					 "words naming the topic.");
+	} else if (kind != AGENT_DRAFT_OUTREACH && c->first_subject && *c->first_subject) {
 		/* Mail clients thread by subject too: a follow-up or reply keeps the first one. */
 		forced = mail_reply_subject(c->first_subject);
 		v.subject_rule = xasprintf("The subject must be exactly: %s", forced);
@@ -573,9 +596,17 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	user = prompt_render(l->prompts, PROMPT_DRAFT, &v);
 	json_object_array_add(messages, message("system", sys));
 	json_object_array_add(messages, message("user", user));
-	r = ask(l, c, &ask_draft, messages, schema, out, &last, &problem);
+	r = ask(l, c, &ask_draft, messages, schema, &d, &last, &problem);
 	if (r < 0)
 		goto out;
+	if (r == 0 && d.too_long.body) {
+		/* An SMS case's drafts stayed too long: the worker treats this one as unusable
+		 * (tried again later, then the operator is asked), as it does a bad draft. */
+		*out = d.too_long;
+		memset(&d.too_long, 0, sizeof d.too_long);
+		rc = 0;
+		goto out;
+	}
 	if (r > 0) {
 		if (forced) {
 			free(out->subject);
@@ -591,6 +622,7 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 out:
 	if (rc < 0)
 		*error_r = l->err;
+	agent_draft_free(&d.too_long);
 	free(problem);
 	free(forced);
 	free(sys);
@@ -628,7 +660,18 @@ static char *undecided_question(const struct agent_case *c, enum llm_check last,
 static enum llm_check check_decision(const char *content, const struct agent_case *c,
 				     void *out, char **problem_r)
 {
-	return llm_check_decision(content, c->result_schema, out, problem_r);
+	struct agent_decision *d = out;
+	enum llm_check r = llm_check_decision(content, c->result_schema, out, problem_r);
+	char why[200];
+
+	if (r != LLM_CHECK_OK || !c->sms || d->kind != AGENT_REPLY ||
+	    agent_sms_fits(c, d->reply, why, sizeof why))
+		return r;
+	/* doc/api.md, SMS: a reply that does not fit is asked for again (and after the last
+	 * try the operator decides, as for any unusable answer). */
+	agent_decision_free(d);
+	*problem_r = xasprintf("the reply is too long for an SMS: %s", why);
+	return LLM_CHECK_BAD;
 }
 
 static const struct ask ask_evaluate = {

@@ -199,6 +199,22 @@ void cases_create(struct http_request *r)
 				 "the %s plan allows %lld cases a month; the limit is reached",
 				 plans_name(r->plan), (long long)cap);
 		break;
+	case STORE_CASE_CREATE_SMS_BUSY: {
+		char when[32];
+
+		/* The open case's creation time, never its id: it may be another client's. */
+		util_iso8601_ms(item.busy_since, when);
+		http_reply_error(r, 409, "COUNTERPARTY_BUSY",
+				 "counterparty.address: an SMS case to this number is still open "
+				 "(created %s, %lld); one SMS case per number at a time", when,
+				 (long long)item.busy_since);
+		break;
+	}
+	case STORE_CASE_CREATE_SMS_OPTED_OUT:
+		http_reply_error(r, 409, "RECIPIENT_OPTED_OUT",
+				 "counterparty.address: this number opted out of SMS (it answered "
+				 "STOP); it can opt in again by sending START");
+		break;
 	case STORE_CASE_CREATE_UNAVAILABLE:
 		http_reply_error(r, 503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later");
 		break;

@@ -20,6 +20,7 @@ enum store_event_type {
 	EVENT_INPUT_PROVIDED,     /* the operator answered POST /cases/{id}/input */
 	EVENT_BOUNCE_RECEIVED,    /* an RFC 3464 report with Action: failed */
 	EVENT_COMPLAINT_RECEIVED, /* an RFC 5965 feedback report */
+	EVENT_SMS_OPT_OUT,        /* the counterparty answered an SMS with STOP (or the like) */
 	EVENT_TYPE_COUNT
 };
 
