@@ -77,7 +77,7 @@ static void usage(FILE *f)
 		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
-		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks and forgets\n"
+		"over SMTP and moves each case on, then delivers due webhooks and forgets\n"
 		"Idempotency-Keys older than 24 h. Several workers may run at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"

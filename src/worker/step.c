@@ -1,4 +1,4 @@
-/* step.c: one event of one case through the lifecycle of SPEC §4. */
+/* step.c: one event of one case through the lifecycle (doc/api.md, "Lifecycle"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,8 +257,8 @@ enum send_outcome {
 	SEND_ERROR,     /* database trouble: the lease will expire */
 };
 
-/* Records o before the SMTP transaction (SPEC §4.7), if the case is unchanged.
- * 1 recorded, 0 the case changed, -1 error. */
+/* Records o before the SMTP transaction (doc/operator-guide.md, "The worker timer"), if the
+ * case is unchanged. 1 recorded, 0 the case changed, -1 error. */
 static int record_outbound(struct worker_ctx *w, const struct store_event *ev,
 			   const struct case_row *c, const char *kind, struct store_outbound *o,
 			   int64_t now)
@@ -375,7 +375,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	{
 		const char *at = strrchr(w->s->inbox_address, '@');
 
-		/* Replies come back plus-addressed to the case (DESIGN: Mail). */
+		/* Replies come back plus-addressed to the case (doc/operator-guide.md,
+		 * "Sending (SMTP)"). */
 		reply_to = at ? xasprintf("%.*s+%s%s", (int)(at - w->s->inbox_address),
 					  w->s->inbox_address, c->id, at)
 			      : xstrdup(w->s->inbox_address);
@@ -538,8 +539,8 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 
 	switch (d->kind) {
 	case AGENT_GOAL_ACHIEVED:
-		/* SPEC §4.3: a result that does not conform to resultSchema completes nothing;
-		 * the operator is asked for what is missing instead. */
+		/* doc/api.md, "Lifecycle": a result that does not conform to resultSchema
+		 * completes nothing; the operator is asked for what is missing instead. */
 		problem = agent_result_problem(c->result_schema, d->result_json ? d->result_json : "{}");
 		if (problem) {
 			t.status = CASE_INPUT_NEEDED;
@@ -656,7 +657,8 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 		 * thread again, so the case resumes its schedule. */
 		d.kind = AGENT_WAIT;
 	} else if (!decided) {
-		/* SPEC §4.4: the answer is context for the agent, which judges the thread again. */
+		/* doc/api.md, "Lifecycle": the answer is context for the agent, which judges
+		 * the thread again. */
 		struct agent_case ac;
 		const char *err = NULL;
 		int64_t t0 = util_now_us();
