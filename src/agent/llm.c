@@ -23,7 +23,7 @@
 
 #define MAX_ECHO 8000       /* bytes of a bad answer shown back to the model */
 #define MAX_SERVER_TEXT 300 /* bytes of a server's error message in our errors */
-#define ATTEMPTS 2          /* a bad answer is retried once (SPEC §6) */
+#define ATTEMPTS 2          /* a bad answer is retried once (doc/operator-guide.md, "The agent") */
 
 struct llm {
 	char *url;          /* {base_url}/chat/completions */
@@ -616,7 +616,8 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 		rc = 0;
 		goto out;
 	}
-	/* SPEC §6: an empty or over-long draft is never sent; the event is tried again later. */
+	/* doc/operator-guide.md, "The agent": an empty or over-long draft is never sent; the
+	 * event is tried again later. */
 	snprintf(l->err, sizeof l->err, "draft_message: no usable draft after %d tries: %s", ATTEMPTS,
 		 problem);
 out:
@@ -708,7 +709,8 @@ int llm_evaluate(struct llm *l, const struct agent_case *c, struct agent_decisio
 		rc = 0;
 		goto out;
 	}
-	/* SPEC §6: never success after two bad answers; a person looks at it. */
+	/* doc/operator-guide.md, "The agent": never success after two bad answers; a person
+	 * looks at it. */
 	out->kind = AGENT_NEEDS_INPUT;
 	out->question = undecided_question(c, last, problem);
 	log_info("case %s: evaluate_thread: no usable decision after %d tries; asking the operator",

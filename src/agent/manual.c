@@ -159,7 +159,8 @@ int manual_evaluate(const struct agent_case *c, struct agent_decision *out)
 	struct buf q;
 
 	memset(out, 0, sizeof *out);
-	/* SPEC §6: every real reply pauses the case; the operator decides with a decision. */
+	/* doc/api.md, "Lifecycle": every real reply pauses the case; the operator decides with
+	 * a decision. */
 	buf_init(&q, QUOTE_MAX + 1024);
 	buf_printf(&q, "%s replied. Decide how to continue (POST /cases/%s/input with a decision: "
 		   "GOAL_ACHIEVED with a result, REPLY with the text to send, REJECTED with a "

@@ -82,9 +82,9 @@ static void canonical_json(json_object *o, struct buf *out)
 }
 
 /*
- * SPEC §3 [beyond]: reserves the Idempotency-Key for this request, or answers from what an
- * earlier request with the key did (replay, 409, 422). Returns 0 when the key is this
- * request's now, -1 after replying.
+ * doc/api.md, "Idempotent creation": reserves the Idempotency-Key for this request, or
+ * answers from what an earlier request with the key did (replay, 409, 422). Returns 0 when
+ * the key is this request's now, -1 after replying.
  */
 static int idempotency_or_reply(struct http_request *r, const char *key, json_object *body)
 {
@@ -181,7 +181,7 @@ void cases_create(struct http_request *r)
 	case_row(r, &in, &item.row);
 	item.cap = cap;
 	if (idem_key) {
-		/* The envelope a repeat is answered with (SPEC §3). */
+		/* The envelope a repeat is answered with (doc/api.md, "Idempotent creation"). */
 		snprintf(stored_reply, sizeof stored_reply, "{\"ok\":true,\"data\":{\"caseId\":\"%s\"}}",
 			 item.row.id);
 		item.idem_key = idem_key;
@@ -421,7 +421,7 @@ static int own_case_or_reply(struct http_request *r, unsigned flags, json_object
 	return 0;
 }
 
-/* SPEC §3: the value trimmed and lower-cased must equal "true". */
+/* doc/api.md, "GET /cases/{caseId}": the value trimmed and lower-cased must equal "true". */
 static int wants_transcript(const char *query)
 {
 	char v[64];

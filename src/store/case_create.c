@@ -62,7 +62,7 @@ static void build_sql(void)
 	}
 }
 
-/* One client's usage in one UTC month (SPEC §7), counted once per batch. */
+/* One client's usage in one UTC month (doc/api.md, "Limits"), counted once per batch. */
 struct usage {
 	const char *client_id;
 	int64_t start, end;   /* the month */

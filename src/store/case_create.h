@@ -11,8 +11,8 @@ struct db;
 /* Most cases one batch holds. */
 #define STORE_CASE_BATCH_MAX 64
 
-/* A new case: the validated fields of a POST /cases body (SPEC §3). The strings are
- * borrowed from the caller; NULL where the column is NULL. */
+/* A new case: the validated fields of a POST /cases body (doc/api.md, "POST /cases"). The
+ * strings are borrowed from the caller; NULL where the column is NULL. */
 struct store_case_new {
 	char id[37];                      /* a fresh v4 UUID */
 	const char *client_id;
@@ -47,7 +47,7 @@ enum store_case_create_outcome {
 /* One request to create a case, as store_case_create_batch takes it. */
 struct store_case_create {
 	struct store_case_new row;     /* in */
-	int64_t cap;                   /* in: the client's monthly cap (SPEC §7); < 0: none */
+	int64_t cap;                   /* in: the monthly cap (doc/api.md, "Limits"); < 0: none */
 	const char *idem_key;          /* in: the Idempotency-Key it reserved, or NULL */
 	const char *idem_body;         /* in: the response to remember with idem_key */
 	enum store_case_create_outcome outcome; /* out */

@@ -239,7 +239,8 @@ static int write_attachments(struct db *db, const char *case_id, struct jw *w)
 #define GET(col) db_res_get(res, 0, (col))
 #define GETI(col) db_res_int(res, 0, (col))
 
-/* The case object from its row (SPEC §3 field order); -1 on a database error. */
+/* The case object from its row (the field order of doc/api.md, "GET /cases/{caseId}"); -1 on
+ * a database error. */
 static int write_case(struct db *db, const struct db_res *res, unsigned flags, struct jw *w)
 {
 	const char *id = GET(COL_ID);

@@ -2,7 +2,7 @@
 #ifndef OFFLOAD_STORE_TYPES_H
 #define OFFLOAD_STORE_TYPES_H
 
-/* SPEC §4 statuses; the stored text is store_case_status_name(). */
+/* The statuses of doc/api.md, "Lifecycle"; the stored text is store_case_status_name(). */
 enum store_case_status {
 	CASE_CREATED,      /* stored, first message not sent yet */
 	CASE_RUNNING,      /* outreach sent; waiting for a reply or the next follow-up */

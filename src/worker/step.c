@@ -1,4 +1,4 @@
-/* step.c: one event of one case through the lifecycle of SPEC §4. */
+/* step.c: one event of one case through the lifecycle (doc/api.md, "Lifecycle"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,8 +265,8 @@ enum send_outcome {
 	SEND_ERROR,     /* database trouble: the lease will expire */
 };
 
-/* Records o before the SMTP transaction (SPEC §4.7), if the case is unchanged.
- * 1 recorded, 0 the case changed, -1 error. */
+/* Records o before the SMTP transaction (doc/operator-guide.md, "The worker timer"), if the
+ * case is unchanged. 1 recorded, 0 the case changed, -1 error. */
 static int record_outbound(struct worker_ctx *w, const struct store_event *ev,
 			   const struct case_row *c, const struct worker_sender *snd,
 			   const char *kind, struct store_outbound *o, int64_t now)
@@ -609,8 +609,8 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 
 	switch (d->kind) {
 	case AGENT_GOAL_ACHIEVED:
-		/* SPEC §4.3: a result that does not conform to resultSchema completes nothing;
-		 * the operator is asked for what is missing instead. */
+		/* doc/api.md, "Lifecycle": a result that does not conform to resultSchema
+		 * completes nothing; the operator is asked for what is missing instead. */
 		problem = agent_result_problem(c->result_schema, d->result_json ? d->result_json : "{}");
 		if (problem) {
 			t.status = CASE_INPUT_NEEDED;
@@ -727,7 +727,8 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 		 * thread again, so the case resumes its schedule. */
 		d.kind = AGENT_WAIT;
 	} else if (!decided) {
-		/* SPEC §4.4: the answer is context for the agent, which judges the thread again. */
+		/* doc/api.md, "Lifecycle": the answer is context for the agent, which judges
+		 * the thread again. */
 		struct agent_case ac;
 		const char *err = NULL;
 		int64_t t0 = util_now_us();

@@ -48,10 +48,11 @@ struct worker_ctx {
 };
 
 /*
- * Advances the case of one claimed event (SPEC §4). Network work (SMTP, agent) happens with
- * no row lock held; each outcome commits with a check that the case did not change under
- * us and that the event lease is still ours. Returns 0 when the event was finished or given
- * back for a retry, -1 when even that failed (the lease then expires and the event returns).
+ * Advances the case of one claimed event (doc/api.md, "Lifecycle"). Network work (SMTP,
+ * agent) happens with no row lock held; each outcome commits with a check that the case did
+ * not change under us and that the event lease is still ours. Returns 0 when the event was
+ * finished or given back for a retry, -1 when even that failed (the lease then expires and
+ * the event returns).
  */
 int step_run(struct worker_ctx *w, const struct store_event *ev);
 

@@ -1,4 +1,5 @@
-"""POST /cases: creation, the stored shape read back by GET /cases/{id}, and validation (SPEC §3)."""
+"""POST /cases: creation, the stored shape read back by GET /cases/{id}, and validation
+(doc/api.md, "POST /cases")."""
 import copy
 import json
 import os

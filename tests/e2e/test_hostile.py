@@ -71,7 +71,7 @@ def _raw_http(data, timeout=20.0):
     s = socket.create_connection((e.host, e.port), timeout=timeout)
     try:
         # No half-close: a client that has shut its side down may get nginx's HTML 413
-        # (nginx cannot run the error_page redirect then; SPEC §2 allows nginx's own body).
+        # (nginx cannot run the error_page redirect then).
         s.sendall(data)
         chunks = []
         while True:

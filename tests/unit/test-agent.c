@@ -74,8 +74,9 @@ static int same_names(json_object *arr, const char *const *want, size_t n)
 	return 1;
 }
 
-/* Strict mode (REFERENCES §8): every object lists all its properties in required and says
- * additionalProperties false; every node has a type. Returns the number of violations. */
+/* Strict mode (doc/operator-guide.md, "The agent"): every object lists all its properties
+ * in required and says additionalProperties false; every node has a type. Returns the
+ * number of violations. */
 static int strict_violations(json_object *s, const char *path)
 {
 	json_object *props, *req, *items;
@@ -150,7 +151,7 @@ static void test_schemas(void)
 	json_object_put(s);
 	test_end();
 
-	test_begin("llm schema: evaluate_thread has exactly the SPEC §6 members, strict");
+	test_begin("llm schema: evaluate_thread has exactly the documented members, strict");
 	s = llm_schema_evaluate(NULL);
 	props = get(s, "properties");
 	test_assert(json_object_object_length(props) == 5);
