@@ -1,4 +1,4 @@
-/* kannel.h: the two endpoints Kannel calls (doc/api.md, "Kannel callbacks"): incoming SMS
+/* kannel.h: the two endpoints Kannel calls (doc/api.md, "SMS"): incoming SMS
  * (sms-service get-url) and delivery reports (dlr-url). Not client routes: no API key; a
  * secret shared with Kannel, and nginx's allow list (doc/operator-guide.md, SMS). */
 #ifndef OFFLOAD_KANNEL_H
