@@ -206,8 +206,10 @@ static int apply(struct worker_ctx *w, const struct store_event *ev, const struc
 	return r;
 }
 
-/* Gives the event back for later; logs why. Returns 0 (the event is handled), or -1 when
- * even that failed (the lease then expires and the event returns). */
+/* Gives the event back for later (dead after max_event_attempts tries); logs why. Returns 0
+ * when the event was given back, or -1 when even that failed (logged; the lease then
+ * expires and the event returns). Callers pass the -1 on: send_message as SEND_ERROR, the
+ * handlers as their own -1. */
 static int retry_later(struct worker_ctx *w, const struct store_event *ev, int64_t now,
 		       int64_t delay_ms, const char *why)
 {
@@ -219,11 +221,11 @@ static int retry_later(struct worker_ctx *w, const struct store_event *ev, int64
 		log_error("event %lld (%s) of case %s is dead after %lld attempts: %s",
 			  (long long)ev->lease.id, ev->type_name, ev->case_id,
 			  (long long)ev->lease.attempts, why);
-	w->stats.retried++;
 	if (store_event_retry(w->db, ev, w->owner, now + delay_ms, why, dead) < 0) {
 		log_warn("giving event %lld back: %s", (long long)ev->lease.id, db_error(w->db));
 		return -1;
 	}
+	w->stats.retried++;
 	return 0;
 }
 
@@ -258,12 +260,20 @@ static int commit_step(struct worker_ctx *w, const struct store_event *ev,
 
 enum send_outcome {
 	SEND_OK,        /* accepted by the server: o->row is the message to mark sent */
-	SEND_HANDLED,   /* temporary failure or conflict: the event was given back */
+	SEND_HANDLED,   /* temporary failure or conflict: the event was given back (retry_later) */
 	SEND_REJECTED,  /* permanent refusal: reason in the buffer */
 	SEND_BAD_DRAFT, /* the agent keeps writing unusable drafts: question in the buffer */
 	SEND_OPTED_OUT, /* an SMS case whose number opted out: nothing is sent */
-	SEND_ERROR,     /* database trouble: the lease will expire */
+	SEND_ERROR,     /* database trouble, or the give-back failed: the lease will expire */
 };
+
+/* retry_later in send_message's terms: SEND_HANDLED when the event was given back,
+ * SEND_ERROR when even that failed. */
+static enum send_outcome send_retry(struct worker_ctx *w, const struct store_event *ev,
+				    int64_t now, int64_t delay_ms, const char *why)
+{
+	return retry_later(w, ev, now, delay_ms, why) < 0 ? SEND_ERROR : SEND_HANDLED;
+}
 
 /* Records o before the SMTP transaction (doc/operator-guide.md, "The worker timer"), if the
  * case is unchanged. 1 recorded, 0 the case changed, -1 error. */
@@ -345,18 +355,15 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		log_warn("case %s: reading the sender identity: %s", c->id, db_error(w->db));
 		return SEND_ERROR;
 	}
-	if (!sms && snd->error) {
-		retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), snd->error);
-		return SEND_HANDLED;
-	}
+	if (!sms && snd->error)
+		return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), snd->error);
 	if (sms) {
 		int opted;
 
-		if (!w->s->sms.enabled) {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-				    "an SMS case, and this worker has no SMS transport ([sms] sendsms_url)");
-			return SEND_HANDLED;
-		}
+		if (!w->s->sms.enabled)
+			return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					  "an SMS case, and this worker has no SMS transport "
+					  "([sms] sendsms_url)");
 		/* Nothing more goes to a number that opted out, whatever was due. */
 		opted = store_sms_opted_out(w->db, c->row->counterparty_address);
 		if (opted < 0) {
@@ -408,8 +415,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 				return SEND_BAD_DRAFT;
 			}
 		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), err ? err : "drafting failed");
-			return SEND_HANDLED;
+			return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					  err ? err : "drafting failed");
 		}
 		if (sms) {
 			/* An SMS has no subject; its text must fit (doc/api.md, SMS). */
@@ -432,9 +439,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 					 sms ? "SMS" : "message", BAD_DRAFT_TRIES, *why ? ": " : "", why);
 				return SEND_BAD_DRAFT;
 			}
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-				    *why ? why : "the draft was empty or malformed");
-			return SEND_HANDLED;
+			return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					  *why ? why : "the draft was empty or malformed");
 		}
 		if (sms) {
 			/* Kannel gets it in the dlr-url: a plain UUID needs no escaping. */
@@ -460,8 +466,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		case 1:
 			break;
 		case 0:
-			retry_later(w, ev, now, 1000, "the case changed while drafting");
-			return SEND_HANDLED;
+			return send_retry(w, ev, now, 1000, "the case changed while drafting");
 		default:
 			log_warn("case %s: recording the outbound message: %s", c->id, db_error(w->db));
 			return SEND_ERROR;
@@ -481,8 +486,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		log_warn("case %s: noting the send error: %s", c->id, db_error(w->db));
 	if (sr == SMTP_PERMANENT)
 		return SEND_REJECTED;
-	retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
-	return SEND_HANDLED;
+	return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
 }
 
 /* The commit after a successful send lost a race: keep the fact that it was sent. */
@@ -546,7 +550,7 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 		break;
 	}
 	case SEND_HANDLED:
-		w->stats.events++;
+		/* Counted in stats.retried by retry_later, not as an event handled to completion. */
 		r = 0;
 		break;
 	default:
