@@ -791,15 +791,44 @@ static int on_sms_opt_out(struct worker_ctx *w, const struct store_event *ev,
 	return commit_step(w, ev, c, &t, now, "the case changed");
 }
 
+static int on_bounce(struct worker_ctx *w, const struct store_event *ev,
+		     const struct case_row *c, int64_t now)
+{
+	return on_report(w, ev, c, "BOUNCED", now);
+}
+
+static int on_complaint(struct worker_ctx *w, const struct store_event *ev,
+			const struct case_row *c, int64_t now)
+{
+	return on_report(w, ev, c, "COMPLAINED", now);
+}
+
+/* What each event type does (store/types.h). Every handler finishes the event, gives it
+ * back (retry_later) or returns -1 (the lease expires and the event returns). */
+typedef int step_handler(struct worker_ctx *w, const struct store_event *ev,
+			 const struct case_row *c, int64_t now);
+
+static step_handler *const handlers[EVENT_TYPE_COUNT] = {
+	[EVENT_CASE_CREATED] = on_case_created,
+	[EVENT_FOLLOW_UP_DUE] = on_follow_up_due,
+	[EVENT_REPLY_RECEIVED] = on_reply,
+	[EVENT_INPUT_PROVIDED] = on_input,
+	[EVENT_BOUNCE_RECEIVED] = on_bounce,
+	[EVENT_COMPLAINT_RECEIVED] = on_complaint,
+	[EVENT_SMS_OPT_OUT] = on_sms_opt_out,
+};
+
 int step_run(struct worker_ctx *w, const struct store_event *ev)
 {
+	step_handler *handler = ev->known_type && (unsigned)ev->type < EVENT_TYPE_COUNT
+				? handlers[ev->type] : NULL;
 	struct case_row c;
 	int64_t now = util_now_ms();
 	int rc;
 
 	if (!ev->case_found)
 		return finish_noop(w, ev, now, "no such case");
-	if (!ev->known_type)
+	if (!handler)
 		return finish_noop(w, ev, now, "unknown event type");
 	if (load_case(w, ev, &c) < 0) {
 		log_warn("case %s: loading: %s", ev->case_id, db_error(w->db));
@@ -807,31 +836,7 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
 				   "the database failed");
 	}
-	switch (ev->type) {
-	case EVENT_CASE_CREATED:
-		rc = on_case_created(w, ev, &c, now);
-		break;
-	case EVENT_FOLLOW_UP_DUE:
-		rc = on_follow_up_due(w, ev, &c, now);
-		break;
-	case EVENT_REPLY_RECEIVED:
-		rc = on_reply(w, ev, &c, now);
-		break;
-	case EVENT_INPUT_PROVIDED:
-		rc = on_input(w, ev, &c, now);
-		break;
-	case EVENT_BOUNCE_RECEIVED:
-		rc = on_report(w, ev, &c, "BOUNCED", now);
-		break;
-	case EVENT_COMPLAINT_RECEIVED:
-		rc = on_report(w, ev, &c, "COMPLAINED", now);
-		break;
-	case EVENT_SMS_OPT_OUT:
-		rc = on_sms_opt_out(w, ev, &c, now);
-		break;
-	default:
-		rc = finish_noop(w, ev, now, "unknown event type");
-	}
+	rc = handler(w, ev, &c, now);
 	case_row_free(&c);
 	return rc;
 }
