@@ -1,5 +1,28 @@
 /* db.h: a MariaDB connection with cached prepared statements, materialised results and
- * reconnection after the server goes away. One struct db per thread. */
+ * reconnection after the server goes away. One struct db per thread.
+ *
+ * How the store layer (src/store/, the only code that holds SQL) reports failure:
+ * - A command returns 0, or -1 on a database error. A lookup or a conditional write
+ *   returns 1 found/done, 0 absent/not applicable (no such row, the case or the lease
+ *   changed under us: nothing written), -1 on a database error. A write with more honest
+ *   outcomes than that names them in an enum, returned (store_sms_result, store_rotation:
+ *   -1 or a value of the enum for a database error) or set through *outcome_r / *result_r
+ *   beside a 0 or -1 return (input.h, erase.h). Rows and counts come back through *_r
+ *   arguments; store_case_create_batch alone returns a count (of the items that failed,
+ *   each with its own outcome).
+ * - The error text is db_error(db) (and db_errno(db)) of the connection; functions used by
+ *   offloadctl also put it in *error_r. Either way it is the database's text, valid until
+ *   db's next statement, for logs and the operator, never for an API client: the API
+ *   answers 503 or 500 by db_error_is_unavailable().
+ * - The store does not log what it returns: the caller logs once, with its context (a
+ *   transaction body's error may be a deadlock that store_tx_run retries). The exceptions
+ *   say "(logged)" in their header: caseview, the batch of store_case_create_batch, whose
+ *   items carry outcomes and no error text. db.c itself logs a connection lost or made again.
+ * - Pointers returned NULL mean failure with *error_r set (db_open, db_new); results the
+ *   caller owns are freed with the *_free function named next to the call.
+ * - Writes of more than one statement go through store_tx_run (tx.h), which retries a
+ *   deadlock or lock wait timeout; its body returns 0 commit, 1 roll back (a refusal), -1.
+ */
 #ifndef OFFLOAD_DB_H
 #define OFFLOAD_DB_H
 

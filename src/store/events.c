@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "common/xalloc.h"
 #include "store/db.h"
 #include "store/events.h"
@@ -177,7 +176,6 @@ int store_event_claim(struct db *db, const char *owner, int64_t now_ms, int64_t 
 	*events_r = NULL;
 	*n_r = 0;
 	if (store_tx_run(db, claim_body, &x) != 0) {
-		log_warn("claiming events: %s", db_error(db));
 		store_events_free(&x.out, x.n_out);
 		return -1;
 	}
@@ -321,10 +319,8 @@ int store_event_schedule_follow_ups(struct db *db, int64_t now_ms, int limit,
 	x.now = now_ms;
 	x.limit = limit;
 	x.cur = *cursor;
-	if (store_tx_run(db, follow_body, &x) != 0) {
-		log_warn("scheduling follow-ups: %s", db_error(db));
+	if (store_tx_run(db, follow_body, &x) != 0)
 		return -1;
-	}
 	*cursor = x.next;
 	*n_r = x.queued;
 	return 0;

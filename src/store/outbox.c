@@ -5,7 +5,6 @@
 
 #include <json-c/json.h>
 
-#include "common/log.h"
 #include "store/caseview.h"
 #include "store/db.h"
 #include "store/outbox.h"
@@ -85,10 +84,10 @@ int outbox_case_event(struct db *db, const char *case_id, const char *type, int6
 			DB_INT(now_ms), DB_INT(now_ms),
 		};
 
-		if (db_query(db, sql, args, 8, NULL) < 0) {
-			log_error("outbox: case %s: %s", case_id, db_error(db));
+		/* Not logged here: the transaction may be retried (store/tx.h); the caller
+		 * logs what finally fails. */
+		if (db_query(db, sql, args, 8, NULL) < 0)
 			goto out;
-		}
 	}
 	rc = 0;
 out:

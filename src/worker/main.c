@@ -117,8 +117,10 @@ static void schedule_follow_ups(struct pass *p, struct worker_ctx *w, int64_t no
 	pthread_mutex_unlock(&p->lock);
 	if (!mine)
 		return;
-	if (store_event_schedule_follow_ups(w->db, now, (int)p->follow_up_batch, &cur, &n) < 0)
+	if (store_event_schedule_follow_ups(w->db, now, (int)p->follow_up_batch, &cur, &n) < 0) {
+		log_warn("scheduling follow-ups: %s", db_error(w->db));
 		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	p->due_cursor = cur;
 	p->follow_ups += n;
@@ -141,6 +143,7 @@ static int claim_batch(struct pass *p, struct worker_ctx *w, struct store_event 
 	schedule_follow_ups(p, w, now);
 	if (store_event_claim(w->db, w->owner, now, p->settings->lease_ms, p->batch_size, evs_r,
 			      n_r) < 0) {
+		log_warn("claiming events: %s", db_error(w->db));
 		pthread_mutex_lock(&p->lock);
 		p->claim_failed = 1;
 		pthread_mutex_unlock(&p->lock);
