@@ -1,4 +1,21 @@
-/* worker.h: what the parts of offload-worker share: settings and the per-thread context. */
+/* worker.h: what the parts of offload-worker share: settings and the per-thread context.
+ *
+ * How the worker layer (src/worker/) reports failure:
+ * - An event is always left in one of two states: finished or given back for a later try
+ *   (its next attempt scheduled, dead after [worker] max_event_attempts), which counts as
+ *   handled and returns 0; or left to its lease, returning -1, when even that could not be
+ *   written (the database failed: the lease expires and the event returns by itself).
+ *   step_run and every handler of its dispatch table (step.c, one per event type of
+ *   store/types.h) return this 0 or -1; retry_later (give back) and finish_noop return it
+ *   too, and their -1 is passed on, never dropped.
+ * - A step that commits does so once, through the store, with a check that the case and
+ *   the lease are still as read: such helpers return 1 done, 0 changed under us (nothing
+ *   written; the event is given back for a second try), -1 database error.
+ * - Network outcomes are enums, not 0/-1: smtp_result for mail and SMS alike, the
+ *   send_outcome of step.c for a whole send.
+ * - Whatever goes wrong is logged where it is seen (log_warn with the case id), once; the
+ *   pass summary counts events handled to completion, messages sent, events given back.
+ */
 #ifndef OFFLOAD_WORKER_H
 #define OFFLOAD_WORKER_H
 
@@ -48,11 +65,12 @@ struct worker_ctx {
 };
 
 /*
- * Advances the case of one claimed event (doc/api.md, "Lifecycle"). Network work (SMTP,
- * agent) happens with no row lock held; each outcome commits with a check that the case did
- * not change under us and that the event lease is still ours. Returns 0 when the event was
- * finished or given back for a retry, -1 when even that failed (the lease then expires and
- * the event returns).
+ * Advances the case of one claimed event (doc/api.md, "Lifecycle") through the handler its
+ * type has in step.c's table (an unknown type, or an event of a case that is gone, is
+ * finished as a no-op). Network work (SMTP, Kannel, agent) happens with no row lock held;
+ * each outcome commits with a check that the case did not change under us and that the
+ * event lease is still ours. Returns 0 when the event was finished or given back for a
+ * retry, -1 when even that failed (the lease then expires and the event returns).
  */
 int step_run(struct worker_ctx *w, const struct store_event *ev);
 
