@@ -1,5 +1,20 @@
 /* agent.h: what writes the messages and judges the replies of a case (doc/operator-guide.md,
- * "The agent"). */
+ * "The agent").
+ *
+ * How the agent layer (src/agent/) reports failure:
+ * - agent_draft and agent_evaluate return 0 with *out filled (free it with
+ *   agent_draft_free / agent_decision_free), or -1 for a temporary failure (the model's
+ *   server failed, timed out, or kept answering unusably where nothing else can be done)
+ *   with *error_r: text owned by the agent, valid until its next call, one line for logs
+ *   and the event's last error, never the API key. On -1 *out holds nothing (freeing it
+ *   is harmless). The worker then gives the event back for a later try.
+ * - An unusable answer is not a failure of the call: each is logged (warn) and asked
+ *   again; after the last try an evaluation returns 0 with AGENT_NEEDS_INPUT and an honest
+ *   question, so a person decides. The manual agent never fails.
+ * - agent_new returns NULL with *error_r (static or cfg-owned text) on a bad [agent]
+ *   configuration. Internal helpers (agent-private.h, prompt.h) report into a buffer the
+ *   caller passes with its size (err, cap), or as enum llm_check with *problem_r.
+ */
 #ifndef OFFLOAD_AGENT_H
 #define OFFLOAD_AGENT_H
 

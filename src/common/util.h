@@ -1,4 +1,20 @@
-/* util.h: small shared helpers: clock, ids, randomness, encodings, hashing, bounded buffers. */
+/* util.h: small shared helpers: clock, ids, randomness, encodings, hashing, bounded buffers.
+ *
+ * How the common layer (src/common/) reports failure, the convention the other layers
+ * build on:
+ * - 0 on success, -1 on failure, with the reason in *error_r (const char **: static text,
+ *   or text owned by an object the caller holds, such as a cfg) when the caller has to show
+ *   it: cfg_load, cfg_get_int, plans_load_caps, rmfiles_*. Without an error_r the reason is
+ *   plain from the function's comment (util_parse_int64: not a whole number; buf_*: the
+ *   maximum would be exceeded, the buffer unchanged).
+ * - Questions return 1 yes / 0 no (util_uuid_valid, util_mem_equal, log_enabled).
+ * - A length or count is returned as such, with -1 (in a signed type) for bad input
+ *   (util_base64_decode).
+ * - Running out of memory or randomness is not reported: xalloc.h and util_random_bytes
+ *   abort, so no caller carries an error path for it.
+ * - Nothing here logs a failure it returns, but rmfiles.h: its log line names the path and
+ *   the system's error, which its static *error_r cannot. log.h is the one way to log.
+ */
 #ifndef OFFLOAD_UTIL_H
 #define OFFLOAD_UTIL_H
 

@@ -101,7 +101,7 @@ static int optout_clear(struct ctl *ctl, int argc, char **argv)
 	} else if (found) {
 		printf("opt-out of %s cleared\n", number);
 	} else {
-		fprintf(stderr, "offloadctl: %s has no opt-out\n", number);
+		log_error("sms optout clear: %s has no opt-out", number);
 	}
 	return found ? 0 : EXIT_NOT_FOUND;
 }

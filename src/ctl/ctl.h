@@ -1,6 +1,15 @@
 /* ctl.h: what offloadctl's command files share: the context a command runs with, the exit
  * codes, the subcommand option parser and the output helpers (ctl.c), and the shape of a
  * command group, which main.c's table lists (one cmd-GROUP.c file per group).
+ *
+ * How offloadctl (src/ctl/) reports failure:
+ * - A command's run returns the process's exit code (below) after it has said why on
+ *   stderr (log_error, or usage_error for bad usage): the caller prints nothing more.
+ * - A helper that can fail (open_db, and the store calls a command makes) returns -1
+ *   after logging, or with *error_r for the command to log; the command then returns 1
+ *   (failed) or EXIT_NOT_FOUND. parse_sub is the exception that returns an exit code
+ *   itself: 0 go on, 1 --help was printed (the command returns 0), EXIT_USAGE.
+ * - Store errors are the database's text (store/db.h), shown to the operator as they are.
  */
 #ifndef OFFLOAD_CTL_H
 #define OFFLOAD_CTL_H

@@ -1,4 +1,24 @@
-/* ingest.h: inbound mail, one path for IMAP and the MTA pipe: parse, classify, match, store. */
+/* ingest.h: inbound mail, one path for IMAP and the MTA pipe: parse, classify, match, store.
+ *
+ * How the mail layer (src/mail/) reports failure:
+ * - Parsing, checking and building return 0, or -1 with the reason for the caller to show
+ *   or log: in *error_r (static text: ingest_parse, compose_message, imap_poll,
+ *   mail_identity_smtp_url_check), or in a buffer the caller passes with its size when the
+ *   text is made up and names the input (mail_identity_password_file_check names the
+ *   path). A function that returns a pointer returns NULL only for the reason its comment
+ *   gives; memory comes from xalloc.h, which aborts rather than fail.
+ * - Questions are 1 yes / 0 no (verp_tag_check, mail_identity_address_valid,
+ *   authres_reply_trusted), and 1 / 0 / -1 when the question can also fail
+ *   (authres_judge_value, verp_report_case's database).
+ * - An outcome with more than two answers is an enum the caller acts on: ingest_result
+ *   (TEMPFAIL: deliver the message again later; nothing is lost), smtp_result (TEMPORARY:
+ *   retry, PERMANENT: refused for good), authres_verdict; the text for logs and
+ *   failureReason goes to the caller's buffer (smtp_send's reply_r).
+ * - What touches the database or the network logs what it did with each message, once
+ *   (ingest_store: one line per message; imap_poll). smtp_send logs only the database
+ *   error behind an unreadable bounce-tag key, which reply_r cannot carry; the outcome
+ *   of a send is the worker's to log. Passwords never reach a log or an error text.
+ */
 #ifndef OFFLOAD_INGEST_H
 #define OFFLOAD_INGEST_H
 

@@ -1,5 +1,18 @@
 /* config.h: the [sms] section of offload.conf (man offload.conf(5)): Kannel's sendsms, the
- * sender number, the delivery-report callback, the secret shared with Kannel, the limits. */
+ * sender number, the delivery-report callback, the secret shared with Kannel, the limits.
+ *
+ * How the SMS layer (src/sms/: this file, e164.h, segments.h, keywords.h, kannel.h)
+ * reports failure: it has no database and logs nothing; its callers (the API's Kannel
+ * routes, the worker) decide and log.
+ * - Checks and parsers return 0, or -1 with *error_r: static text (or cfg-owned, naming
+ *   the key, for sms_config_load), written to follow a field's name ("the number is ...")
+ *   so the API can put it in an error naming the field.
+ * - Questions are 1 / 0 (sms_config_url_safe); answers with more than two values are
+ *   enums (sms_keyword, sms_coding).
+ * - sms_kannel_send returns enum sms_send_result (SENT, TEMPORARY: retry, PERMANENT:
+ *   refused for good), the same three outcomes as mail/smtp.h, with Kannel's text or what
+ *   went wrong in the caller's reason buffer; the URL (password, secret) is never logged.
+ */
 #ifndef OFFLOAD_SMS_CONFIG_H
 #define OFFLOAD_SMS_CONFIG_H
 

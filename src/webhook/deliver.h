@@ -1,6 +1,18 @@
 /* deliver.h: webhook delivery from the outbox (doc/api.md, "Webhooks"): claim due deliveries
  * with a lease, POST them signed in the Standard Webhooks style, record the outcome, retry on
- * a schedule, give up as 'dead'. Also the purge of expired Idempotency-Keys. */
+ * a schedule, give up as 'dead'. Also the purge of expired Idempotency-Keys.
+ *
+ * How the webhook layer (src/webhook/) reports failure:
+ * - The drivers (webhook_deliver_due*, webhook_purge_idempotency) log what went wrong
+ *   themselves and return 0 (a count for the purge), or -1; their callers, offload-worker
+ *   and offloadctl, only turn the -1 into an exit status. A receiver's failure is not a
+ *   failure of the call: it is the delivery's outcome, counted in webhook_stats and kept on
+ *   the row for the operator.
+ * - Pure functions return 0, or -1 with *error_r (static text) when the input is wrong
+ *   (webhook_schedule_parse), or -1 alone when the reason is plain from the comment
+ *   (webhook_sign). ssrf.h answers NULL or a static reason for an address, and 1 / 0 / -1
+ *   (allowed / refused / did not resolve) with the reason in the caller's buffer for a host.
+ */
 #ifndef OFFLOAD_DELIVER_H
 #define OFFLOAD_DELIVER_H
 
