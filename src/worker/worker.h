@@ -4,10 +4,13 @@
 
 #include <stdint.h>
 
+#include "common/sendwindow.h"
+
 struct agent;
 struct db;
 struct store_event;
 struct smtp;
+struct window_zone;
 
 struct worker_settings {
 	char *from_address;        /* the service's sender address */
@@ -15,6 +18,11 @@ struct worker_settings {
 	char *domain;              /* right-hand side of our Message-IDs */
 	int64_t lease_ms;          /* how long a claimed event and its case are ours */
 	int64_t max_event_attempts;/* after this many tries an event is dead */
+	/* Send windows (doc/api.md "Send windows"; [worker] send_window and timezone). */
+	int has_send_window;       /* [worker] send_window is set: cases without their own */
+	struct send_window send_window; /* the server's default window */
+	struct window_zone *zone;  /* [worker] timezone: for cases without counterparty.timezone */
+	char *zone_name;
 };
 
 /* Counters of one thread, summed for the pass summary. */
@@ -23,6 +31,7 @@ struct worker_stats {
 	int sent;        /* messages accepted by the SMTP server */
 	int retried;     /* events given back for a later try */
 	int transitions; /* case status changes */
+	int held;        /* messages held for their send window */
 	int64_t smtp_us; /* time spent in SMTP transactions */
 	int64_t agent_us; /* time spent drafting and evaluating */
 };
