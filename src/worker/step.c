@@ -289,6 +289,21 @@ static int64_t sendable_at(struct worker_ctx *w, const struct case_row *c, int64
 	return at;
 }
 
+/* 1 when an earlier try of ev got its message accepted and died before committing: only
+ * the bookkeeping is left, which no window holds back. */
+static int already_sent(struct worker_ctx *w, const struct store_event *ev)
+{
+	struct store_outbound o;
+	int sent;
+
+	if (ev->lease.attempts <= 1)
+		return 0;
+	memset(&o, 0, sizeof o);
+	sent = store_outbound_find(w->db, ev->lease.id, &o) == 1 && o.sent;
+	store_outbound_free(&o);
+	return sent;
+}
+
 /* Holds the message of kind that ev would send now until the window opens at until: the
  * event comes back then, and nextActionAt says so. 0, or -1 (the lease then expires). */
 static int hold(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
@@ -508,7 +523,7 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 
 	/* Outside the window nothing is drafted or sent: the event waits for the opening (a
 	 * reply decided by the agent is decided again then, on the thread as it stands). */
-	if (open_at > now)
+	if (open_at > now && !already_sent(w, ev))
 		return hold(w, ev, c, kind, open_at, now);
 	switch (send_message(w, ev, c, kind, text, &o, reason, sizeof reason, now)) {
 	case SEND_OK:

@@ -323,3 +323,32 @@ def test_send_window_validation(ctx):
     cid2 = create_case(dict(base, sendWindow=None))
     assert "sendWindow" not in get_case(cid2)
     retire([cid, cid2])
+
+
+def test_send_window_sent_before_a_crash_is_not_held(ctx):
+    """A message the SMTP server accepted just before the worker died (the commit never
+    happened) is only bookkeeping when its event comes back: a closed window does not hold
+    it, and nothing is sent twice."""
+    worker_ready(ctx)
+    cases = []
+    try:
+        cid, addr = new_case("sw-crash", {"days": ["MON"], "start": "09:00", "end": "10:00"}, "UTC",
+                             cases=cases)
+        due_at(cid, utc(2026, 11, 16, 9))
+        run = pass_at(utc(2026, 11, 16, 9, 0, 5))
+        expect_mails(addr, 1, run, "Monday 09:00 UTC")
+        # As if the worker had died between the SMTP server's 250 and its commit: the message
+        # is recorded as sent, the case and the event are as they were before the step.
+        sql("UPDATE cases SET status = 'CREATED', attempt_count = 0, version = version + 1,"
+            " next_action_at = %d WHERE id = %s" % (SENTINEL, sql_str(cid)))
+        sql("UPDATE events SET state = 'pending', attempts = 1, available_at = %d, done_at = NULL"
+            " WHERE case_id = %s AND type = 'CASE_CREATED'" % (utc(2026, 11, 16, 11), sql_str(cid)))
+        run = pass_at(utc(2026, 11, 16, 11, 0, 5))  # outside the window
+        expect_mails(addr, 1, run, "the retry of an event whose message went out")
+        c = get_case(cid)
+        assert c["status"] == "RUNNING" and c["attemptCount"] == 1, "%r\n%s" % (c, run.tail())
+        assert "held" not in run.stderr, run.tail()
+        # The next follow-up is still inside the window: Monday 09:00 a week on.
+        assert c["nextActionAt"] == utc(2026, 11, 23, 9), c["nextActionAt"]
+    finally:
+        retire(cases)
