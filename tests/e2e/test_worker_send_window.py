@@ -352,3 +352,22 @@ def test_send_window_sent_before_a_crash_is_not_held(ctx):
         assert c["nextActionAt"] == utc(2026, 11, 23, 9), c["nextActionAt"]
     finally:
         retire(cases)
+
+
+def test_send_window_unknown_counterparty_zone_falls_back(ctx):
+    """A counterparty.timezone the tz database no longer knows (the API checked it when the
+    case was created) is read as [worker] timezone, with a warning; nothing is lost."""
+    worker_ready(ctx)
+    cases = []
+    try:
+        cid, addr = new_case("sw-lostzone", {"days": WEEKDAYS, "start": "09:00", "end": "17:00"},
+                             "Asia/Tokyo", cases=cases)
+        sql("UPDATE cases SET counterparty = JSON_SET(counterparty, '$.timezone', 'Mars/Olympus_Mons')"
+            " WHERE id = %s" % sql_str(cid))
+        due_at(cid, utc(2026, 11, 21, 3))  # Saturday; Friday 22:00 in New York
+        run = pass_at(utc(2026, 11, 21, 3, 0, 5), {"OFFLOAD_WORKER_TIMEZONE": "America/New_York"})
+        expect_mails(addr, 0, run, "a window read in [worker] timezone")
+        expect_next(cid, utc(2026, 11, 23, 14), run, "Monday 09:00 in New York")
+        assert "counterparty.timezone Mars/Olympus_Mons is not in the tz database" in run.stderr, run.tail()
+    finally:
+        retire(cases)
