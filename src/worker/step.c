@@ -241,15 +241,16 @@ static int retry_later(struct worker_ctx *w, const struct store_event *ev, int64
 	return 0;
 }
 
+/* Finishes an event that has nothing to do; logs why (debug). 0, or -1 as retry_later. */
 static int finish_noop(struct worker_ctx *w, const struct store_event *ev, int64_t now,
 		       const char *why)
 {
 	log_debug("case %s: %s: nothing to do (%s)", ev->case_id, ev->type_name, why);
-	w->stats.events++;
 	if (store_event_finish(w->db, ev, w->owner, now) < 0) {
 		log_warn("finishing event %lld: %s", (long long)ev->lease.id, db_error(w->db));
 		return -1;
 	}
+	w->stats.events++;
 	return 0;
 }
 
