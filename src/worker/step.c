@@ -913,6 +913,9 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 
 	if (!ev->case_found)
 		return finish_noop(w, ev, now, "no such case");
+	if (!handler && ev->known_type)
+		log_error("event %lld: type %s has no handler in step.c; finished without a step",
+			  (long long)ev->lease.id, ev->type_name);
 	if (!handler)
 		return finish_noop(w, ev, now, "unknown event type");
 	if (load_case(w, ev, &c) < 0) {
