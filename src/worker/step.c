@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -11,6 +10,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/smtp.h"
+#include "mail/subject.h"
 #include "sms/segments.h"
 #include "store/case_step.h"
 #include "store/db.h"
@@ -381,16 +381,6 @@ static int timed_draft(struct worker_ctx *w, const struct agent_case *ac,
 	return r;
 }
 
-/* "Re:" subjects keep one prefix. */
-static char *thread_subject(const struct case_row *c, const char *fallback)
-{
-	const char *s = c->first_subject ? c->first_subject : fallback;
-
-	if (strncasecmp(s, "Re:", 3) == 0)
-		return xstrdup(s);
-	return xasprintf("Re: %s", s);
-}
-
 static int operator_decision(const struct store_event *ev, struct agent_decision *d);
 
 /* 1 when ev carries the operator's decision (POST /cases/{id}/input with "decision"). */
@@ -481,7 +471,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 
 		agent_view(c, w->db, &ac);
 		if (text) {
-			d.subject = sms ? xstrdup("") : thread_subject(c, "our request");
+			d.subject = sms ? xstrdup("") : mail_reply_subject(c->first_subject ? c->first_subject : "our request");
 			d.body = xstrdup(text);
 			/* The operator's own text would only come back the same: too long, the
 			 * operator is asked again at once. The agent's reply is tried again. */
