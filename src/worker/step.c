@@ -19,181 +19,13 @@
 #include "store/messages_out.h"
 #include "worker/sender.h"
 #include "store/sms.h"
+#include "worker/case.h"
 #include "worker/window.h"
 #include "worker/worker.h"
 
-#define MAX_REFERENCES 20
 #define BAD_DRAFT_TRIES 3
 
 static const char kinds[][12] = { "outreach", "follow_up", "reply" };
-
-/* The case as the worker needs it: the row read at the claim, its JSON parsed, and its
- * history when it has one. */
-struct case_row {
-	const struct store_case *row;
-	const char *id;
-	enum store_case_status status;
-	json_object *goal, *counterparty, *persona, *constraints, *result_schema;
-	/* from the thread */
-	json_object *thread;        /* [{direction, kind, from, to, subject, body, at}] */
-	json_object *answers;       /* [{question, answer, at}] */
-	const char *first_subject;  /* of our first message; lives in hist */
-	const char *last_message_id; /* newest message of the thread (either direction) */
-	char *references;           /* "<a> <b> …", oldest first, capped */
-	int64_t last_outbound_at;   /* sent_at of our newest sent message, 0 when none */
-	int replied_since_outbound; /* a real reply arrived after our newest message */
-	int sms_max_segments;       /* [sms] max_segments, for an SMS case's texts */
-	struct store_case_history hist;
-	const struct send_window *window; /* the case's own, else the server's; NULL: none */
-	struct send_window own_window;
-};
-
-static void case_row_free(struct case_row *c)
-{
-	json_object_put(c->goal);
-	json_object_put(c->counterparty);
-	json_object_put(c->persona);
-	json_object_put(c->constraints);
-	json_object_put(c->result_schema);
-	json_object_put(c->thread);
-	json_object_put(c->answers);
-	free(c->references);
-	store_case_history_free(&c->hist);
-}
-
-static const char *jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static json_object *parse_or_null(const char *text)
-{
-	return text ? json_tokener_parse(text) : NULL;
-}
-
-/* The thread as the agent sees it, from the history. */
-static void build_thread(struct case_row *c)
-{
-	const struct store_case_history *h = &c->hist;
-	size_t first_ref = h->n_messages > MAX_REFERENCES ? h->n_messages - MAX_REFERENCES : 0;
-	struct buf refs;
-
-	c->thread = json_object_new_array();
-	buf_init(&refs, 64 * 1024);
-	buf_puts(&refs, "");
-	for (size_t i = 0; i < h->n_messages; i++) {
-		const struct store_thread_message *s = &h->messages[i];
-		json_object *m;
-
-		/* An outbound message never accepted by the server is not part of the thread. */
-		if (s->outbound && !s->sent)
-			continue;
-		m = json_object_new_object();
-		json_object_object_add(m, "direction",
-				       json_object_new_string(s->outbound ? "outbound" : "inbound"));
-		json_object_object_add(m, "kind", json_object_new_string(s->kind));
-		json_object_object_add(m, "from", json_object_new_string(s->from_addr));
-		json_object_object_add(m, "to", json_object_new_string(s->to_addr));
-		if (!c->row->sms)
-			json_object_object_add(m, "subject", json_object_new_string(s->subject));
-		json_object_object_add(m, "body", json_object_new_string(s->body));
-		json_object_object_add(m, "at", json_object_new_int64(s->created_at));
-		for (size_t a = 0; a < h->n_attachments; a++) {
-			const struct store_attachment_meta *att = &h->attachments[a];
-			json_object *list, *one;
-
-			if (att->message_row != s->row)
-				continue;
-			if (!json_object_object_get_ex(m, "attachments", &list)) {
-				list = json_object_new_array();
-				json_object_object_add(m, "attachments", list);
-			}
-			one = json_object_new_object();
-			json_object_object_add(one, "name", json_object_new_string(att->name));
-			json_object_object_add(one, "type", json_object_new_string(att->content_type));
-			json_object_object_add(one, "size", json_object_new_int64(att->size));
-			json_object_array_add(list, one);
-		}
-		json_object_array_add(c->thread, m);
-		if (s->outbound && !c->first_subject)
-			c->first_subject = s->subject;
-		if (s->outbound) {
-			c->last_outbound_at = s->sent_at;
-			c->replied_since_outbound = 0;
-		} else if (strcmp(s->kind, "reply") == 0) {
-			c->replied_since_outbound = 1;
-		}
-		/* Delivery reports are not part of the conversation we answer in. */
-		if (s->outbound || strcmp(s->kind, "reply") == 0 || strcmp(s->kind, "auto_reply") == 0) {
-			c->last_message_id = s->message_id;
-			if (i >= first_ref)
-				buf_printf(&refs, "%s<%s>", refs.len ? " " : "", s->message_id);
-		}
-	}
-	c->references = refs.data;
-}
-
-/* Prepares the case of ev (read at the claim) for a step: its history is read only when it
- * has one (a new case costs no statement here). 0, or -1 on a database error. */
-static int load_case(struct worker_ctx *w, const struct store_event *ev, struct case_row *c)
-{
-	const struct store_case *r = &ev->kase;
-
-	memset(c, 0, sizeof *c);
-	c->row = r;
-	c->id = r->id;
-	c->sms_max_segments = (int)w->s->sms.max_segments;
-	c->status = r->status;
-	c->goal = parse_or_null(r->goal);
-	c->counterparty = parse_or_null(r->counterparty);
-	c->persona = parse_or_null(r->sender_persona);
-	c->constraints = parse_or_null(r->constraints);
-	c->result_schema = parse_or_null(r->result_schema);
-	if (r->send_window && send_window_from_text(r->send_window, &c->own_window) == 0)
-		c->window = &c->own_window;
-	else if (r->send_window)
-		log_warn("case %s: its stored sendWindow is not a valid window; using the server's "
-			 "default (if any)", r->id);
-	if (!c->window && w->s->has_send_window)
-		c->window = &w->s->send_window;
-	if (store_case_history_load(w->db, r, &c->hist) < 0)
-		return -1;
-	build_thread(c);
-	c->answers = json_object_new_array();
-	for (size_t i = 0; i < c->hist.n_answers; i++) {
-		const struct store_answer *s = &c->hist.answers[i];
-		json_object *a = json_object_new_object();
-
-		json_object_object_add(a, "question", json_object_new_string(s->question));
-		json_object_object_add(a, "answer", json_object_new_string(s->answer));
-		json_object_object_add(a, "at", json_object_new_int64(s->resolved_at));
-		json_object_array_add(c->answers, a);
-	}
-	return 0;
-}
-
-static void agent_view(const struct case_row *c, struct db *db, struct agent_case *ac)
-{
-	memset(ac, 0, sizeof *ac);
-	ac->db = db;
-	ac->case_id = c->id;
-	ac->goal = c->goal;
-	ac->counterparty = c->counterparty;
-	ac->persona = c->persona;
-	ac->constraints = c->constraints;
-	ac->result_schema = c->result_schema;
-	ac->thread = c->thread;
-	ac->human_answers = c->answers;
-	ac->max_attempts = (int)c->row->max_attempts;
-	ac->follow_up_n = (int)c->row->follow_ups_sent + 1;
-	ac->first_subject = c->first_subject;
-	ac->sms = c->row->sms;
-	ac->sms_max_segments = c->sms_max_segments;
-}
 
 /*
  * Commits t: the case update (only if the case is still at the version we read), a new
@@ -285,7 +117,7 @@ static int64_t sendable_at(struct worker_ctx *w, const struct case_row *c, int64
 
 	if (!c->window)
 		return t;
-	name = jstr(c->counterparty, "timezone");
+	name = step_jstr(c->counterparty, "timezone");
 	if (name && !(own = window_zone_open(name)))
 		log_warn("case %s: counterparty.timezone %s is not in the tz database; its send "
 			 "window is read in [worker] timezone %s", c->id, name, w->s->zone_name);
@@ -361,7 +193,7 @@ static int record_outbound(struct worker_ctx *w, const struct store_event *ev,
 			   const struct case_row *c, const struct worker_sender *snd,
 			   const char *kind, struct store_outbound *o, int64_t now)
 {
-	const char *from_name = jstr(c->persona, "name");
+	const char *from_name = step_jstr(c->persona, "name");
 	char *from = c->row->sms ? xstrdup(w->s->sms.sender)
 				 : xasprintf("%s <%s>", from_name ? from_name : "", snd->from_address);
 	int r = store_outbound_record(w->db, c->id, c->row->version, ev->lease.id, kind, from,
@@ -469,9 +301,11 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		unsigned char rnd[4];
 		char hex[9];
 
-		agent_view(c, w->db, &ac);
+		step_agent_view(c, w->db, &ac);
 		if (text) {
-			d.subject = sms ? xstrdup("") : mail_reply_subject(c->first_subject ? c->first_subject : "our request");
+			d.subject = sms ? xstrdup("")
+					: mail_reply_subject(c->first_subject ? c->first_subject
+									      : "our request");
 			d.body = xstrdup(text);
 			/* The operator's own text would only come back the same: too long, the
 			 * operator is asked again at once. The agent's reply is tried again. */
@@ -543,7 +377,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	}
 
 	sr = sms ? worker_send_sms(w, c->row->counterparty_address, o, reason, reason_cap)
-		 : worker_send_mail(w, snd, c->id, jstr(c->persona, "name"), jstr(c->counterparty, "name"),
+		 : worker_send_mail(w, snd, c->id, step_jstr(c->persona, "name"), step_jstr(c->counterparty, "name"),
 				    c->row->counterparty_address, o, reason, reason_cap, now);
 	if (sr == SMTP_SENT) {
 		w->stats.sent++;
@@ -742,7 +576,7 @@ static int on_reply(struct worker_ctx *w, const struct store_event *ev, const st
 
 	if (c->status != CASE_RUNNING)
 		return finish_noop(w, ev, now, "the case is not RUNNING; the reply stays in the thread");
-	agent_view(c, w->db, &ac);
+	step_agent_view(c, w->db, &ac);
 	t0 = util_now_us();
 	r = agent_evaluate(w->agent, &ac, &d, &err);
 	w->stats.agent_us += util_now_us() - t0;
@@ -760,14 +594,14 @@ static int on_reply(struct worker_ctx *w, const struct store_event *ev, const st
 /* The operator's decision from the event payload: 1 read, 0 none. */
 static int operator_decision(const struct store_event *ev, struct agent_decision *d)
 {
-	json_object *p = parse_or_null(ev->payload), *dec = NULL, *v;
+	json_object *p = step_json_parse(ev->payload), *dec = NULL, *v;
 	const char *outcome;
 	int r = 0;
 
 	memset(d, 0, sizeof *d);
 	if (!p || !json_object_object_get_ex(p, "decision", &dec) || !dec)
 		goto out;
-	outcome = jstr(dec, "outcome");
+	outcome = step_jstr(dec, "outcome");
 	if (!outcome)
 		goto out;
 	if (strcmp(outcome, "GOAL_ACHIEVED") == 0) {
@@ -777,10 +611,10 @@ static int operator_decision(const struct store_event *ev, struct agent_decision
 				v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else if (strcmp(outcome, "REPLY") == 0) {
 		d->kind = AGENT_REPLY;
-		d->reply = jstr(dec, "reply") ? xstrdup(jstr(dec, "reply")) : NULL;
+		d->reply = step_jstr(dec, "reply") ? xstrdup(step_jstr(dec, "reply")) : NULL;
 	} else if (strcmp(outcome, "REJECTED") == 0) {
 		d->kind = AGENT_REJECTED;
-		d->reason = jstr(dec, "reason") ? xstrdup(jstr(dec, "reason")) : NULL;
+		d->reason = step_jstr(dec, "reason") ? xstrdup(step_jstr(dec, "reason")) : NULL;
 	} else if (strcmp(outcome, "WAIT") == 0) {
 		d->kind = AGENT_WAIT;
 	} else {
@@ -812,7 +646,7 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 		const char *err = NULL;
 		int64_t t0 = util_now_us();
 
-		agent_view(c, w->db, &ac);
+		step_agent_view(c, w->db, &ac);
 		r = agent_evaluate(w->agent, &ac, &d, &err);
 		w->stats.agent_us += util_now_us() - t0;
 		if (r < 0)
@@ -833,8 +667,8 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 static int on_report(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
 		     const char *result_status, int64_t now)
 {
-	json_object *p = parse_or_null(ev->payload);
-	const char *diag = jstr(p, "diagnostic");
+	json_object *p = step_json_parse(ev->payload);
+	const char *diag = step_jstr(p, "diagnostic");
 	struct store_transition t = {
 		.status = CASE_FAILED, .next_action_at = OFFLOAD_NEVER_MS,
 		.result_status = result_status, .finished = 1, .webhook = "case.failed",
@@ -908,13 +742,13 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 			  (long long)ev->lease.id, ev->type_name);
 	if (!handler)
 		return finish_noop(w, ev, now, "unknown event type");
-	if (load_case(w, ev, &c) < 0) {
+	if (step_case_load(w, ev, &c) < 0) {
 		log_warn("case %s: loading: %s", ev->case_id, db_error(w->db));
-		case_row_free(&c);
+		step_case_free(&c);
 		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
 				   "the database failed");
 	}
 	rc = handler(w, ev, &c, now);
-	case_row_free(&c);
+	step_case_free(&c);
 	return rc;
 }
