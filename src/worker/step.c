@@ -254,7 +254,7 @@ enum send_outcome {
 	SEND_HANDLED,   /* temporary failure or conflict: the event was given back */
 	SEND_REJECTED,  /* permanent refusal: reason in the buffer */
 	SEND_BAD_DRAFT, /* the agent keeps writing unusable drafts: question in the buffer */
-	SEND_ERROR,     /* database trouble: the lease will expire */
+	SEND_ERROR,     /* database trouble (giving the event back included): the lease will expire */
 };
 
 /* Records o before the SMTP transaction (SPEC §4.7), if the case is unchanged.
@@ -333,8 +333,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 			d.subject = thread_subject(c, "our request");
 			d.body = xstrdup(text);
 		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), err ? err : "drafting failed");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   err ? err : "drafting failed") < 0 ? SEND_ERROR : SEND_HANDLED;
 		}
 		if (!d.subject || !*d.subject || !d.body || !*d.body || strpbrk(d.subject, "\r\n")) {
 			agent_draft_free(&d);
@@ -346,8 +346,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 					 "text to send, or REJECTED.", kinds[kind], BAD_DRAFT_TRIES);
 				return SEND_BAD_DRAFT;
 			}
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), "the draft was empty or malformed");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   "the draft was empty or malformed") < 0 ? SEND_ERROR : SEND_HANDLED;
 		}
 		util_random_bytes(rnd, sizeof rnd);
 		util_hex(rnd, sizeof rnd, hex);
@@ -364,8 +364,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		case 1:
 			break;
 		case 0:
-			retry_later(w, ev, now, 1000, "the case changed while drafting");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, 1000, "the case changed while drafting") < 0
+				       ? SEND_ERROR : SEND_HANDLED;
 		default:
 			log_warn("case %s: recording the outbound message: %s", c->id, db_error(w->db));
 			return SEND_ERROR;
@@ -415,8 +415,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		if (sr == SMTP_PERMANENT) {
 			out = SEND_REJECTED;
 		} else {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
-			out = SEND_HANDLED;
+			out = retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					  reason) < 0 ? SEND_ERROR : SEND_HANDLED;
 		}
 	}
 out:
