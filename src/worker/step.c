@@ -700,6 +700,29 @@ static int on_report(struct worker_ctx *w, const struct store_event *ev, const s
 	return r;
 }
 
+static int on_bounce(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
+		     int64_t now)
+{
+	return on_report(w, ev, c, "BOUNCED", now);
+}
+
+static int on_complaint(struct worker_ctx *w, const struct store_event *ev,
+			const struct case_row *c, int64_t now)
+{
+	return on_report(w, ev, c, "COMPLAINED", now);
+}
+
+/* The step of each event type (store/types.h); a type without one is finished as unknown. */
+static int (*const steps[EVENT_TYPE_COUNT])(struct worker_ctx *w, const struct store_event *ev,
+					     const struct case_row *c, int64_t now) = {
+	[EVENT_CASE_CREATED] = on_case_created,
+	[EVENT_FOLLOW_UP_DUE] = on_follow_up_due,
+	[EVENT_REPLY_RECEIVED] = on_reply,
+	[EVENT_INPUT_PROVIDED] = on_input,
+	[EVENT_BOUNCE_RECEIVED] = on_bounce,
+	[EVENT_COMPLAINT_RECEIVED] = on_complaint,
+};
+
 int step_run(struct worker_ctx *w, const struct store_event *ev)
 {
 	struct case_row c;
@@ -708,7 +731,7 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 
 	if (!ev->case_found)
 		return finish_noop(w, ev, now, "no such case");
-	if (!ev->known_type)
+	if (!ev->known_type || (unsigned)ev->type >= EVENT_TYPE_COUNT || !steps[ev->type])
 		return finish_noop(w, ev, now, "unknown event type");
 	if (load_case(w, ev, &c) < 0) {
 		log_warn("case %s: loading: %s", ev->case_id, db_error(w->db));
@@ -716,28 +739,7 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
 				   "the database failed");
 	}
-	switch (ev->type) {
-	case EVENT_CASE_CREATED:
-		rc = on_case_created(w, ev, &c, now);
-		break;
-	case EVENT_FOLLOW_UP_DUE:
-		rc = on_follow_up_due(w, ev, &c, now);
-		break;
-	case EVENT_REPLY_RECEIVED:
-		rc = on_reply(w, ev, &c, now);
-		break;
-	case EVENT_INPUT_PROVIDED:
-		rc = on_input(w, ev, &c, now);
-		break;
-	case EVENT_BOUNCE_RECEIVED:
-		rc = on_report(w, ev, &c, "BOUNCED", now);
-		break;
-	case EVENT_COMPLAINT_RECEIVED:
-		rc = on_report(w, ev, &c, "COMPLAINED", now);
-		break;
-	default:
-		rc = finish_noop(w, ev, now, "unknown event type");
-	}
+	rc = steps[ev->type](w, ev, &c, now);
 	case_row_free(&c);
 	return rc;
 }
