@@ -9,6 +9,7 @@
 
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/jsonutil.h"
 #include "common/xalloc.h"
 
 /* Caps on the parts of a POST /cases body (bytes). */
@@ -26,7 +27,7 @@
 
 static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *v = val_member(body, "channel");
+	json_object *v = jsonutil_member(body, "channel");
 	const char *s;
 
 	if (!v)
@@ -52,7 +53,7 @@ static int case_goal(json_object *body, struct case_input *in, char *err, size_t
 	    val_get_string(goal, "objective", "goal.objective", 1, STR_NONEMPTY, MAX_OBJECTIVE,
 		       &objective, err, errlen) < 0)
 		goto out;
-	knowledge = val_member(goal, "knowledge");
+	knowledge = jsonutil_member(goal, "knowledge");
 	if (knowledge && json_object_is_type(knowledge, json_type_string)) {
 		if (val_check_string(knowledge, "goal.knowledge", 0, MAX_KNOWLEDGE, err, errlen) < 0)
 			goto out;
@@ -166,7 +167,7 @@ out:
 
 static int case_constraints(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *list = val_member(body, "constraints");
+	json_object *list = jsonutil_member(body, "constraints");
 	char path[32];
 	size_t n;
 
