@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -12,6 +11,7 @@
 #include "common/xalloc.h"
 #include "mail/compose.h"
 #include "mail/smtp.h"
+#include "mail/subject.h"
 #include "store/case_step.h"
 #include "store/db.h"
 #include "store/events.h"
@@ -283,15 +283,6 @@ static int timed_draft(struct worker_ctx *w, const struct agent_case *ac,
 }
 
 /* "Re:" subjects keep one prefix. */
-static char *thread_subject(const struct case_row *c, const char *fallback)
-{
-	const char *s = c->first_subject ? c->first_subject : fallback;
-
-	if (strncasecmp(s, "Re:", 3) == 0)
-		return xstrdup(s);
-	return xasprintf("Re: %s", s);
-}
-
 /*
  * Sends a message in the case's thread: drafts it (or takes text, for an operator's reply),
  * records it, sends it over SMTP, and reports the outcome. An earlier try of the same
@@ -330,7 +321,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 
 		agent_view(c, w->db, &ac);
 		if (text) {
-			d.subject = thread_subject(c, "our request");
+			d.subject = mail_reply_subject(c->first_subject ? c->first_subject
+								 : "our request");
 			d.body = xstrdup(text);
 		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
 			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
