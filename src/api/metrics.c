@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "store/db.h"
+#include "store/erase.h"
 #include "store/health.h"
 #include "store/stats.h"
 #include "store/types.h"
@@ -267,7 +269,7 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 	static const char *const states[] = { "pending", "delivered", "dead", NULL };
 	struct store_stats st;
 	const char *err = NULL;
-	int64_t oldest;
+	int64_t oldest, by_request, by_retention;
 
 	if (store_stats_read(db, now_ms, &st, &err) < 0) {
 		log_warn("metrics: %s", err);
@@ -292,6 +294,17 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 		 "Pending webhook deliveries whose next attempt is due.");
 	buf_printf(out, "offload_webhook_deliveries_due %lld\n", (long long)st.deliveries_due);
 	store_stats_free(&st);
+	if (store_erase_counted(db, &by_request, &by_retention) < 0) {
+		log_warn("metrics: %s", db_error(db));
+		return -1;
+	}
+	put_help(out, "offload_cases_purged_total", "counter",
+		 "Cases deleted with everything kept for them, by reason: request (offloadctl case "
+		 "delete) or retention ([retention] finished_days).");
+	buf_printf(out, "offload_cases_purged_total{reason=\"request\"} %lld\n",
+		   (long long)by_request);
+	buf_printf(out, "offload_cases_purged_total{reason=\"retention\"} %lld\n",
+		   (long long)by_retention);
 	if (put_node(out, db) < 0)
 		return -1;
 	return put_agent(out, db);

@@ -22,7 +22,8 @@ struct store_attachment {
 };
 
 /*
- * Loads the attachment attachment_id. Returns 1 with *a_r filled, 0 when there is none, -1
+ * Loads the attachment attachment_id, if its case exists (not while the case is being
+ * erased). Returns 1 with *a_r filled, 0 when there is none, -1
  * on a database error (*error_r, for logs only).
  */
 int store_attachment_get(struct db *db, const char *attachment_id, struct store_attachment *a_r,
@@ -35,5 +36,16 @@ int store_attachment_get(struct db *db, const char *attachment_id, struct store_
  */
 int store_files_signing_key(struct db *db, unsigned char *key_r, size_t cap, size_t *len_r,
 			    const char **error_r);
+
+/*
+ * Deletes every attachment of case_id (an erasure, store/erase.h): the rows, up to
+ * STORE_IN_MAX per statement, each statement its own transaction; the file of each row
+ * (storage_path under files_dir) once its row is gone; then what is left in
+ * files_dir/<caseId>/ (bytes written by an inbound delivery that never committed) and the
+ * directory. Safe to run again after a crash or an error. Adds the rows deleted to *rows_r
+ * and the files removed to *files_r. Returns 0, or -1 with *error_r (for logs).
+ */
+int store_attachments_delete_case(struct db *db, const char *files_dir, const char *case_id,
+				  int64_t *rows_r, int64_t *files_r, const char **error_r);
 
 #endif

@@ -65,8 +65,8 @@ static void build_sql(void)
 struct usage {
 	const char *client_id;
 	int64_t start, end;   /* the month */
-	int64_t created;      /* cases created in the month, before this batch */
-	int64_t finished;     /* billable cases finished in the month */
+	int64_t created;      /* cases created in the month, before this batch (deleted ones too) */
+	int64_t finished;     /* billable cases finished in the month (deleted ones too) */
 	int64_t admitted;     /* cases of this batch admitted so far */
 };
 
@@ -167,13 +167,17 @@ static struct usage *usage_find(struct batch *b, const char *client_id, int64_t 
 static int count_usage(struct db *db, struct batch *b)
 {
 	static const char lock_sql[] = "SELECT id FROM clients WHERE id = ? FOR UPDATE";
-	/* Billable: COMPLETED, and FAILED unless the mail system refused or reported it. */
+	/* Billable: COMPLETED, and FAILED unless the mail system refused or reported it. The
+	 * cases deleted since (store/erase.h) still count: their usage is kept as numbers. */
 	static const char count_sql[] =
 		"SELECT (SELECT COUNT(*) FROM cases WHERE client_id = ? AND created_at >= ?"
 		" AND created_at < ?),"
 		" (SELECT COUNT(*) FROM cases WHERE client_id = ? AND finished_at >= ?"
 		" AND finished_at < ? AND (status = ? OR (status = ? AND (result_status IS NULL"
-		" OR result_status NOT IN ('BOUNCED','REJECTED','COMPLAINED')))))";
+		" OR result_status NOT IN ('BOUNCED','REJECTED','COMPLAINED'))))),"
+		" (SELECT cases_created FROM usage_deleted WHERE client_id = ? AND month = ?),"
+		" (SELECT cases_finished_billable FROM usage_deleted WHERE client_id = ?"
+		" AND month = ?)";
 	struct db_res *res = NULL;
 
 	b->n_usage = 0;
@@ -198,6 +202,8 @@ static int count_usage(struct db *db, struct batch *b)
 			DB_STR(u->client_id), DB_INT(u->start), DB_INT(u->end),
 			DB_STR(store_case_status_name(CASE_COMPLETED)),
 			DB_STR(store_case_status_name(CASE_FAILED)),
+			DB_STR(u->client_id), DB_INT(plans_month_key(u->start)),
+			DB_STR(u->client_id), DB_INT(plans_month_key(u->start)),
 		};
 
 		if ((i == 0 || strcmp(u->client_id, b->usage[i - 1].client_id) != 0) &&
@@ -205,8 +211,8 @@ static int count_usage(struct db *db, struct batch *b)
 			return -1;
 		if (db_query(db, count_sql, count, sizeof count / sizeof count[0], &res) < 0)
 			return -1;
-		u->created = db_res_int(res, 0, 0);
-		u->finished = db_res_int(res, 0, 1);
+		u->created = db_res_int(res, 0, 0) + db_res_int(res, 0, 2);
+		u->finished = db_res_int(res, 0, 1) + db_res_int(res, 0, 3);
 		u->admitted = 0;
 		db_res_free(&res);
 	}
@@ -247,7 +253,8 @@ static int create_batch(struct db *db, void *arg)
 		if (!it->idem_key)
 			continue;
 		if (it->outcome == STORE_CASE_CREATE_CREATED &&
-		    store_idem_done(db, it->row.client_id, it->idem_key, 201, it->idem_body) < 0)
+		    store_idem_done(db, it->row.client_id, it->idem_key, 201, it->idem_body,
+				    it->row.id) < 0)
 			return -1;
 		if (it->outcome == STORE_CASE_CREATE_LIMITED &&
 		    store_idem_abandon(db, it->row.client_id, it->idem_key) < 0)

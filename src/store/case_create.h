@@ -55,7 +55,8 @@ struct store_case_create {
  * deadlock or lock wait timeout (store_tx_run). For each distinct client with a cap, it
  * locks the client row (in id order, so concurrent batches never deadlock on them) and
  * counts the cases created, and the billable cases finished, in the UTC month of each
- * case's now_ms; the cases are then admitted in array order while both counts plus those
+ * case's now_ms (with those of the month's cases deleted since, kept as numbers in
+ * usage_deleted by store/erase.h, so deleting cases never lowers a client's usage); the cases are then admitted in array order while both counts plus those
  * already admitted stay under the cap, and the rest are refused (LIMITED, their
  * Idempotency-Key reservation deleted in the same transaction). The admitted cases and
  * their CASE_CREATED events are inserted with multi-row INSERTs, and each one's

@@ -5,9 +5,11 @@
 #include <stdint.h>
 
 struct agent;
+struct cfg;
 struct db;
 struct store_event;
 struct smtp;
+struct worker_senders;
 
 struct worker_settings {
 	char *from_address;        /* the service's sender address */
@@ -25,12 +27,14 @@ struct worker_stats {
 	int transitions; /* case status changes */
 	int64_t smtp_us; /* time spent in SMTP transactions */
 	int64_t agent_us; /* time spent drafting and evaluating */
+	long smtp_connections; /* SMTP connections opened (one per server and login) */
 };
 
 struct worker_ctx {
 	struct db *db;
 	struct smtp *smtp;
 	struct agent *agent;
+	struct worker_senders *senders; /* client sender identities met in this pass */
 	const struct worker_settings *s;
 	char owner[80]; /* lease owner: host:pid:random:t<thread> (at most 64 characters) */
 	struct worker_stats stats;
@@ -43,5 +47,14 @@ struct worker_ctx {
  * back for a retry, -1 when even that failed (the lease then expires and the event returns).
  */
 int step_run(struct worker_ctx *w, const struct store_event *ev);
+
+/*
+ * The retention pass (worker/retention.c): finishes erasures stopped half-way, then, when
+ * days ([retention] finished_days) is above 0, deletes up to STORE_ERASE_PASS_MAX cases that
+ * were COMPLETED or FAILED more than that many days before now_ms, with everything kept for
+ * them (store/erase.h); files are under cfg's [files] dir. Sets *purged_r to the cases
+ * deleted. 0, or -1 when the database failed (logged; what was deleted stays deleted).
+ */
+int worker_retention_pass(struct cfg *cfg, int64_t days, int64_t now_ms, int *purged_r);
 
 #endif

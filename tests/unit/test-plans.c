@@ -68,6 +68,15 @@ static void test_month(void)
 	plans_month_bounds(0, &s, &e);
 	test_assert(s == 0 && e == 2678400000);
 	test_end();
+
+	test_begin("plans: UTC month keys");
+	test_assert(plans_month_key(1774111320000) == 202603);
+	test_assert(plans_month_key(1772323200000) == 202603);  /* its first millisecond */
+	test_assert(plans_month_key(1772323199999) == 202602);  /* the last one before */
+	test_assert(plans_month_key(1798761600000 - 1) == 202612);
+	test_assert(plans_month_key(1798761600000) == 202701);
+	test_assert(plans_month_key(0) == 197001);
+	test_end();
 }
 
 int main(void)
