@@ -26,7 +26,10 @@
 	X("POST", "/cases/*/input", cases_input, ROUTE_AUTH | ROUTE_BODY) \
 	X("GET", "/files/*", files_download, 0) \
 	X("GET", "/healthz", health_get, 0) \
-	X("GET", "/metrics", metrics_get, 0)
+	X("GET", "/metrics", metrics_get, 0) \
+	/* Kannel's callbacks: a shared secret instead of a key (kannel.c). */ \
+	X("GET", "/kannel/incoming", kannel_incoming, 0) \
+	X("GET", "/kannel/dlr", kannel_dlr, 0)
 
 struct route_spec {
 	const char *method;

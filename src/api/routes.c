@@ -8,6 +8,7 @@
 #include "api/cases.h"
 #include "api/files.h"
 #include "api/http.h"
+#include "api/kannel.h"
 #include "api/keycache.h"
 #include "api/metrics.h"
 #include "api/routes.h"

@@ -103,6 +103,8 @@ static void test_known_routes(void)
 	test_assert_str(found("GET", "/files/abc"), "/files/*");
 	test_assert_str(found("GET", "/healthz"), "/healthz");
 	test_assert_str(found("GET", "/metrics"), "/metrics");
+	test_assert_str(found("GET", "/kannel/incoming"), "/kannel/incoming");
+	test_assert_str(found("GET", "/kannel/dlr"), "/kannel/dlr");
 	test_end();
 
 	test_begin("routes: two parameters, in order");
@@ -115,8 +117,9 @@ static void test_known_routes(void)
 	test_begin("routes: a key and a body are asked for where doc/api.md says");
 	for (size_t i = 0; i < route_count; i++) {
 		const struct route_spec *r = &route_table[i];
+		/* Signed links, health, metrics, and Kannel's callbacks (a shared secret). */
 		int open = strcmp(r->pattern, "/healthz") == 0 || strcmp(r->pattern, "/metrics") == 0 ||
-			   strcmp(r->pattern, "/files/*") == 0;
+			   strcmp(r->pattern, "/files/*") == 0 || strncmp(r->pattern, "/kannel/", 8) == 0;
 
 		if (strncmp(r->pattern, "/cases", 6) == 0)
 			test_assert(r->flags & ROUTE_AUTH);
@@ -138,6 +141,8 @@ static void test_trailing_slashes(void)
 	test_assert_str(found("GET", "/cases/abc/attachments/"), "404");
 	test_assert_str(found("GET", "/cases/abc/attachments/def/"), "404");
 	test_assert_str(found("GET", "/healthz/"), "404");
+	test_assert_str(found("GET", "/kannel/"), "404");
+	test_assert_str(found("GET", "/kannel/dlr/"), "404");
 	test_assert_str(found("GET", "/metrics/"), "404");
 	test_assert_str(found("GET", "/files/"), "404");
 	test_assert_str(found("GET", "/files/abc/"), "404");
@@ -226,6 +231,8 @@ static void test_method_not_allowed(void)
 	test_assert_str(found("POST", "/healthz"), "405");
 	test_assert_str(allow, "GET");
 	test_assert_str(found("DELETE", "/files/abc"), "405");
+	test_assert_str(allow, "GET");
+	test_assert_str(found("POST", "/kannel/dlr"), "405");
 	test_assert_str(allow, "GET");
 	test_end();
 
