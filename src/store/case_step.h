@@ -14,6 +14,7 @@ struct store_lease;
 /* A case as the worker reads it when it leases it. */
 struct store_case {
 	char id[37];
+	char client_id[37];            /* whose case: its sender identity (store/senders.h) */
 	enum store_case_status status;
 	int64_t attempt_count;         /* every outbound message sent */
 	int64_t follow_ups_sent;       /* automated follow-ups sent */

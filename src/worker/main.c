@@ -22,6 +22,7 @@
 #include "store/db.h"
 #include "store/events.h"
 #include "webhook/deliver.h"
+#include "worker/sender.h"
 #include "worker/worker.h"
 
 #define MAX_CONCURRENCY 64
@@ -77,7 +78,8 @@ static void usage(FILE *f)
 		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
-		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks, forgets\n"
+		"over SMTP (each client's mail with its own sender identity when it has one, from\n"
+		"'offloadctl client set') and moves each case on, then delivers due webhooks, forgets\n"
 		"Idempotency-Keys older than 24 h and deletes finished cases older than [retention]\n"
 		"finished_days (at most 500 a pass). Several workers may run at once.\n"
 		"\n"
@@ -177,6 +179,7 @@ static void *work(void *arg)
 	}
 	w.smtp = smtp_new(p->cfg, &err);
 	w.agent = agent_new(p->cfg, &err);
+	w.senders = worker_senders_new();
 	if (!w.smtp || !w.agent) {
 		log_error("%s: %s", cfg_path(p->cfg), err);
 		goto out;
@@ -200,7 +203,9 @@ out:
 	p->total.transitions += w.stats.transitions;
 	p->total.smtp_us += w.stats.smtp_us;
 	p->total.agent_us += w.stats.agent_us;
+	p->total.smtp_connections += w.smtp ? smtp_connections(w.smtp) : 0;
 	pthread_mutex_unlock(&p->lock);
+	worker_senders_free(&w.senders);
 	agent_free(&w.agent);
 	smtp_free(&w.smtp);
 	db_close(&w.db);
@@ -320,10 +325,12 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	    worker_retention_pass(cfg, retention_days, util_now_ms(), &purged) < 0)
 		rc = -1;
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
-		 "%d cases purged, %lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s%s%s",
+		 "%d cases purged, %lld ms (threads spent %lld ms in SMTP with %ld connections "
+		 "opened, %lld ms in the agent)%s%s%s",
 		 p.total.events, p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
 		 purged,
 		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
+		 p.total.smtp_connections,
 		 (long long)(p.total.agent_us / 1000),
 		 p.db_error[0] ? " (database unavailable: " : p.claim_failed ?
 		 " (claiming failed: database trouble)" : (!p.drained && !stop_requested) ?

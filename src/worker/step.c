@@ -17,6 +17,7 @@
 #include "store/events.h"
 #include "store/lease.h"
 #include "store/messages_out.h"
+#include "worker/sender.h"
 #include "worker/worker.h"
 
 #define MAX_REFERENCES 20
@@ -260,11 +261,11 @@ enum send_outcome {
 /* Records o before the SMTP transaction (SPEC §4.7), if the case is unchanged.
  * 1 recorded, 0 the case changed, -1 error. */
 static int record_outbound(struct worker_ctx *w, const struct store_event *ev,
-			   const struct case_row *c, const char *kind, struct store_outbound *o,
-			   int64_t now)
+			   const struct case_row *c, const struct worker_sender *snd,
+			   const char *kind, struct store_outbound *o, int64_t now)
 {
 	const char *from_name = jstr(c->persona, "name");
-	char *from = xasprintf("%s <%s>", from_name ? from_name : "", w->s->from_address);
+	char *from = xasprintf("%s <%s>", from_name ? from_name : "", snd->from_address);
 	int r = store_outbound_record(w->db, c->id, c->row->version, ev->lease.id, kind, from,
 				      c->row->counterparty_address, o, now);
 
@@ -307,6 +308,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	struct compose_msg m;
 	struct agent_case ac;
 	struct agent_draft d = { NULL, NULL };
+	const struct worker_sender *snd = NULL;
 	const char *err = NULL;
 	char *raw = NULL, *reply_to = NULL;
 	size_t raw_len = 0;
@@ -315,6 +317,15 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	int found;
 
 	memset(o, 0, sizeof *o);
+	/* The client's sender identity, else the server's [mail] settings. */
+	if (worker_sender_get(w->senders, w->db, w->s, c->row->client_id, &snd) < 0) {
+		log_warn("case %s: reading the sender identity: %s", c->id, db_error(w->db));
+		return SEND_ERROR;
+	}
+	if (snd->error) {
+		retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), snd->error);
+		return SEND_HANDLED;
+	}
 	/* Only a later claim of the event can find a message an earlier try recorded. */
 	found = ev->lease.attempts > 1 ? store_outbound_find(w->db, ev->lease.id, o) : 0;
 
@@ -352,7 +363,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		util_random_bytes(rnd, sizeof rnd);
 		util_hex(rnd, sizeof rnd, hex);
 		o->message_id = xasprintf("%s.%lld.%s@%s", c->id, (long long)c->row->attempt_count + 1, hex,
-					  w->s->domain);
+					  snd->msgid_domain);
 		o->subject = d.subject;
 		o->body = d.body;
 		d.subject = d.body = NULL;
@@ -360,7 +371,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 			o->in_reply_to = xstrdup(c->last_message_id);
 			o->references = xstrdup(c->references);
 		}
-		switch (record_outbound(w, ev, c, kinds[kind], o, now)) {
+		switch (record_outbound(w, ev, c, snd, kinds[kind], o, now)) {
 		case 1:
 			break;
 		case 0:
@@ -373,16 +384,16 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	}
 
 	{
-		const char *at = strrchr(w->s->inbox_address, '@');
+		const char *inbox = snd->inbox_address, *at = strrchr(inbox, '@');
 
-		/* Replies come back plus-addressed to the case (DESIGN: Mail). */
-		reply_to = at ? xasprintf("%.*s+%s%s", (int)(at - w->s->inbox_address),
-					  w->s->inbox_address, c->id, at)
-			      : xstrdup(w->s->inbox_address);
+		/* Replies come back plus-addressed to the case, at the client's reply domain
+		 * when it has one (doc/operator-guide.md, "Sender identities"). */
+		reply_to = at ? xasprintf("%.*s+%s%s", (int)(at - inbox), inbox, c->id, at)
+			      : xstrdup(inbox);
 	}
 	memset(&m, 0, sizeof m);
 	m.from_name = jstr(c->persona, "name");
-	m.from_addr = w->s->from_address;
+	m.from_addr = snd->from_address;
 	m.reply_to = reply_to;
 	m.to_name = jstr(c->counterparty, "name");
 	m.to_addr = c->row->counterparty_address;
@@ -401,8 +412,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	{
 		int64_t t0 = util_now_us();
 
-		sr = smtp_send(w->smtp, w->s->from_address, c->row->counterparty_address, raw, raw_len, reason,
-			       reason_cap);
+		sr = smtp_send(w->smtp, snd->route, snd->from_address, c->row->counterparty_address,
+			       raw, raw_len, reason, reason_cap);
 		w->stats.smtp_us += util_now_us() - t0;
 	}
 	if (sr == SMTP_SENT) {

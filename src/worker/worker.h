@@ -9,6 +9,7 @@ struct cfg;
 struct db;
 struct store_event;
 struct smtp;
+struct worker_senders;
 
 struct worker_settings {
 	char *from_address;        /* the service's sender address */
@@ -26,12 +27,14 @@ struct worker_stats {
 	int transitions; /* case status changes */
 	int64_t smtp_us; /* time spent in SMTP transactions */
 	int64_t agent_us; /* time spent drafting and evaluating */
+	long smtp_connections; /* SMTP connections opened (one per server and login) */
 };
 
 struct worker_ctx {
 	struct db *db;
 	struct smtp *smtp;
 	struct agent *agent;
+	struct worker_senders *senders; /* client sender identities met in this pass */
 	const struct worker_settings *s;
 	char owner[80]; /* lease owner: host:pid:random:t<thread> (at most 64 characters) */
 	struct worker_stats stats;
