@@ -191,7 +191,8 @@ static void put_counts(struct buf *out, const char *name, const char *label,
 	}
 }
 
-/* Agent calls and tokens from the accounting table (SPEC §6). 0 (also when the table does not
+/* Agent calls and tokens from the accounting table (doc/operator-guide.md,
+ * "The agent"). 0 (also when the table does not
  * exist yet), or -1 when the query failed. */
 static int put_agent(struct buf *out, struct db *db)
 {

@@ -10,6 +10,7 @@
 #include "api/validate.h"
 #include "api/validate_field.h"
 #include "common/xalloc.h"
+#include "sms/e164.h"
 
 /* Caps on the parts of a POST /cases body (bytes). */
 #define MAX_OBJECTIVE 10000
@@ -24,6 +25,14 @@
 #define MAX_RESULT_SCHEMA 65536
 #define MAX_METADATA 16384
 
+/* Whether this server has an SMS transport ([sms] sendsms_url); set once at startup. */
+static int sms_enabled;
+
+void validate_set_sms(int enabled)
+{
+	sms_enabled = enabled;
+}
+
 static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
 	json_object *v = val_member(body, "channel");
@@ -33,11 +42,11 @@ static int case_channel(json_object *body, struct case_input *in, char *err, siz
 		return val_fail(err, errlen, "channel: is required");
 	s = json_object_is_type(v, json_type_string) && !val_has_nul(v) ? json_object_get_string(v)
 								    : "";
-	if (strcmp(s, "SMS") == 0)
+	if (strcmp(s, "SMS") == 0 && !sms_enabled)
 		return val_fail(err, errlen,
 			    "channel: SMS is not available on this server (no SMS transport is "
 			    "configured)");
-	if (strcmp(s, "EMAIL") != 0)
+	if (strcmp(s, "EMAIL") != 0 && strcmp(s, "SMS") != 0)
 		return val_fail(err, errlen, "channel: must be EMAIL or SMS");
 	in->channel = xstrdup(s);
 	return 0;
@@ -94,16 +103,24 @@ static int case_custom_data(json_object *data, char *err, size_t errlen)
 static int case_counterparty(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "address", "name", "company", "timezone", "customData" };
-	json_object *cp, *address, *name, *company, *zone, *custom;
-	const char *addr;
+	json_object *cp, *address, *name, *company, *zone, *custom, *norm;
+	const char *addr, *why;
+	char number[SMS_E164_SIZE];
 
 	if (val_get_object(body, "counterparty", "counterparty", 1, &cp, err, errlen) < 0 ||
 	    val_get_string(cp, "address", "counterparty.address", 1, STR_HEADER, SIZE_MAX, &address,
 		       err, errlen) < 0)
 		return -1;
 	addr = json_object_get_string(address);
-	if (!validate_email_address(addr, (size_t)json_object_get_string_len(address)))
+	if (strcmp(in->channel, "SMS") == 0) {
+		/* The stored form has no spaces, dashes or dots (doc/api.md, SMS). */
+		if (sms_e164_normalise(addr, (size_t)json_object_get_string_len(address), number,
+				       &why) < 0)
+			return val_fail(err, errlen, "counterparty.address: %s", why);
+		addr = number;
+	} else if (!validate_email_address(addr, (size_t)json_object_get_string_len(address))) {
 		return val_fail(err, errlen, "counterparty.address: must be an email address");
+	}
 	if (val_get_string(cp, "name", "counterparty.name", 1, STR_NONEMPTY | STR_HEADER, MAX_NAME,
 		       &name, err, errlen) < 0 ||
 	    val_get_string(cp, "company", "counterparty.company", 0, STR_HEADER, MAX_NAME, &company,
@@ -116,12 +133,14 @@ static int case_counterparty(json_object *body, struct case_input *in, char *err
 	if (val_get_object(cp, "customData", "counterparty.customData", 0, &custom, err, errlen) < 0 ||
 	    (custom && case_custom_data(custom, err, errlen) < 0))
 		return -1;
+	norm = addr == number ? json_object_new_string(number) : NULL;
 	{
-		json_object *values[] = { address, name, company, zone, custom };
+		json_object *values[] = { norm ? norm : address, name, company, zone, custom };
 
 		in->counterparty_address = xstrdup(addr);
 		in->counterparty_json = val_members_json(keys, values, 5);
 	}
+	json_object_put(norm);
 	return 0;
 }
 

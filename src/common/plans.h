@@ -1,4 +1,5 @@
-/* plans.h: the plans of SPEC §7, their monthly caps and the UTC month they count in. */
+/* plans.h: the plans of doc/api.md, "Limits", their monthly caps and the UTC month they
+ * count in. */
 #ifndef OFFLOAD_PLANS_H
 #define OFFLOAD_PLANS_H
 

@@ -1,4 +1,5 @@
-/* attachments.h: attachment lookups of the API (SPEC §5) and the key that signs download links. */
+/* attachments.h: attachment lookups of the API (doc/api.md, "Attachments") and the key that
+ * signs download links. */
 #ifndef OFFLOAD_STORE_ATTACHMENTS_H
 #define OFFLOAD_STORE_ATTACHMENTS_H
 

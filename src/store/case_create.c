@@ -10,6 +10,7 @@
 #include "store/case_create.h"
 #include "store/db.h"
 #include "store/idempotency.h"
+#include "store/sms.h"
 #include "store/tx.h"
 #include "store/types.h"
 
@@ -61,7 +62,7 @@ static void build_sql(void)
 	}
 }
 
-/* One client's usage in one UTC month (SPEC §7), counted once per batch. */
+/* One client's usage in one UTC month (doc/api.md, "Limits"), counted once per batch. */
 struct usage {
 	const char *client_id;
 	int64_t start, end;   /* the month */
@@ -219,17 +220,104 @@ static int count_usage(struct db *db, struct batch *b)
 	return 0;
 }
 
+static int is_sms(const struct store_case_create *it)
+{
+	return strcmp(it->row.channel, "SMS") == 0;
+}
+
+static int number_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The SMS rules (doc/api.md, SMS): locks the row of every number the batch's SMS cases go
+ * to, in strcmp order, then refuses the cases to a number that opted out or has an open SMS
+ * case (create_batch refuses a second case to one number within the batch). Sets the
+ * outcome of the refused items only.
+ */
+static int check_sms(struct db *db, struct batch *b)
+{
+	const char **numbers = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (is_sms(b->items[i]))
+			n++;
+	if (n == 0)
+		return 0;
+	numbers = xcalloc(n, sizeof *numbers);
+	n = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (is_sms(b->items[i]))
+			numbers[n++] = b->items[i]->row.counterparty_address;
+	qsort(numbers, n, sizeof *numbers, number_cmp);
+	for (size_t i = 0; i < n; i++)
+		if ((i == 0 || strcmp(numbers[i], numbers[i - 1]) != 0) &&
+		    store_sms_lock_number(db, numbers[i], b->items[0]->row.now_ms) < 0)
+			goto out;
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_case_create *it = b->items[i];
+		const char *number = it->row.counterparty_address;
+		int r;
+
+		if (!is_sms(it))
+			continue;
+		r = store_sms_opted_out(db, number);
+		if (r < 0)
+			goto out;
+		if (r) {
+			it->outcome = STORE_CASE_CREATE_SMS_OPTED_OUT;
+			continue;
+		}
+		r = store_sms_open_case(db, number, NULL, &it->busy_since);
+		if (r < 0)
+			goto out;
+		if (r)
+			it->outcome = STORE_CASE_CREATE_SMS_BUSY;
+	}
+	rc = 0;
+out:
+	free(numbers);
+	return rc;
+}
+
+/* Whether an item was refused, so that its Idempotency-Key is forgotten. */
+static int refused(enum store_case_create_outcome o)
+{
+	return o == STORE_CASE_CREATE_LIMITED || o == STORE_CASE_CREATE_SMS_BUSY ||
+	       o == STORE_CASE_CREATE_SMS_OPTED_OUT;
+}
+
 /* The transaction (store_tx_fn): decides every item from scratch, then writes. */
 static int create_batch(struct db *db, void *arg)
 {
 	struct batch *b = arg;
 	size_t admitted = 0;
 
-	if (count_usage(db, b) < 0)
+	for (size_t i = 0; i < b->n; i++)
+		b->items[i]->outcome = STORE_CASE_CREATE_PENDING;
+	if (check_sms(db, b) < 0 || count_usage(db, b) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		struct store_case_create *it = b->items[i];
 
+		if (it->outcome != STORE_CASE_CREATE_PENDING)
+			continue;
+		/* An SMS case admitted earlier in this batch to the same number goes first. */
+		for (size_t j = 0; is_sms(it) && j < i; j++) {
+			const struct store_case_create *e = b->items[j];
+
+			if (is_sms(e) && e->outcome == STORE_CASE_CREATE_CREATED &&
+			    strcmp(e->row.counterparty_address, it->row.counterparty_address) == 0) {
+				it->outcome = STORE_CASE_CREATE_SMS_BUSY;
+				it->busy_since = e->row.now_ms;
+				break;
+			}
+		}
+		if (it->outcome != STORE_CASE_CREATE_PENDING)
+			continue;
 		if (it->cap >= 0) {
 			int64_t start, end;
 			struct usage *u;
@@ -256,7 +344,7 @@ static int create_batch(struct db *db, void *arg)
 		    store_idem_done(db, it->row.client_id, it->idem_key, 201, it->idem_body,
 				    it->row.id) < 0)
 			return -1;
-		if (it->outcome == STORE_CASE_CREATE_LIMITED &&
+		if (refused(it->outcome) &&
 		    store_idem_abandon(db, it->row.client_id, it->idem_key) < 0)
 			return -1;
 	}

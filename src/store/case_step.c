@@ -18,7 +18,7 @@ enum {
 	COL_ID, COL_STATUS, COL_ATTEMPT_COUNT, COL_FOLLOW_UPS_SENT, COL_MAX_ATTEMPTS,
 	COL_DELAY_H, COL_VERSION, COL_NEXT_ACTION_AT, COL_ADDRESS, COL_GOAL, COL_COUNTERPARTY,
 	COL_PERSONA, COL_CONSTRAINTS, COL_RESULT_SCHEMA, COL_LEASE_OWNER, COL_LEASE_UNTIL,
-	COL_HAS_MESSAGES, COL_HAS_ANSWERS, COL_CLIENT_ID,
+	COL_HAS_MESSAGES, COL_HAS_ANSWERS, COL_CLIENT_ID, COL_CHANNEL,
 };
 
 /* The two EXISTS let a case without history skip the three history reads: they walk
@@ -29,7 +29,7 @@ static const char read_sql[] =
 	" constraints_json, result_schema, lease_owner, lease_until,"
 	" EXISTS (SELECT 1 FROM messages m WHERE m.case_id = cases.id),"
 	" EXISTS (SELECT 1 FROM input_requests r WHERE r.case_id = cases.id"
-	" AND r.status = 'RESOLVED'), client_id"
+	" AND r.status = 'RESOLVED'), client_id, channel"
 	" FROM cases WHERE id IN (" STORE_IN_LIST ")";
 
 static char *dup_or_null(const char *s)
@@ -55,6 +55,7 @@ static void fill_case(const struct db_res *res, size_t i, struct store_case *c)
 	c->has_messages = db_res_int(res, i, COL_HAS_MESSAGES) != 0;
 	c->has_answers = db_res_int(res, i, COL_HAS_ANSWERS) != 0;
 	snprintf(c->client_id, sizeof c->client_id, "%s", db_res_get(res, i, COL_CLIENT_ID));
+	c->sms = strcmp(db_res_get(res, i, COL_CHANNEL), "SMS") == 0;
 }
 
 int store_case_lease(struct db *db, const char *owner, int64_t until_ms, int64_t now_ms,

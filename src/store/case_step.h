@@ -30,6 +30,7 @@ struct store_case {
 	char *result_schema;           /* JSON text or NULL */
 	int has_messages;              /* the thread holds at least one message */
 	int has_answers;               /* an input request was answered */
+	int sms;                       /* channel SMS (else EMAIL) */
 };
 
 /* How a case came out of store_case_lease. */

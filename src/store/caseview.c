@@ -85,7 +85,7 @@ int caseview_attachments(struct db *db, const char *case_id, json_object **array
 int caseview_transcript(struct db *db, const char *case_id, char **text_r)
 {
 	static const char sql[] =
-		"SELECT created_at, direction, from_addr, to_addr, subject, body_text"
+		"SELECT created_at, direction, from_addr, to_addr, subject, body_text, channel"
 		" FROM messages WHERE case_id = ? ORDER BY created_at, id";
 	static const char cut[] = "\n\n[transcript truncated]";
 	struct db_arg args[] = { DB_STR(case_id) };
@@ -101,10 +101,14 @@ int caseview_transcript(struct db *db, const char *case_id, char **text_r)
 	for (size_t i = 0; i < db_res_rows(res); i++) {
 		char when[32];
 
+		/* An SMS has no subject (doc/api.md, SMS): its line is left out. */
+		int sms = strcmp(db_res_get(res, i, 6), "SMS") == 0;
+
 		util_iso8601_ms(db_res_int(res, i, 0), when);
-		if (buf_printf(&out, "%s--- %s %s ---\nFrom: %s\nTo: %s\nSubject: %s\n\n%s",
+		if (buf_printf(&out, "%s--- %s %s ---\nFrom: %s\nTo: %s\n%s%s%s\n%s",
 			       i ? "\n\n" : "", when, db_res_get(res, i, 1), db_res_get(res, i, 2),
-			       db_res_get(res, i, 3), db_res_get(res, i, 4),
+			       db_res_get(res, i, 3), sms ? "" : "Subject: ",
+			       sms ? "" : db_res_get(res, i, 4), sms ? "" : "\n",
 			       db_res_get(res, i, 5)) < 0) {
 			out.max += sizeof cut;
 			buf_puts(&out, cut);
@@ -247,7 +251,8 @@ static int write_attachments(struct db *db, const char *case_id, struct jw *w)
 #define GET(col) db_res_get(res, 0, (col))
 #define GETI(col) db_res_int(res, 0, (col))
 
-/* The case object from its row (SPEC §3 field order); -1 on a database error. */
+/* The case object from its row (the field order of doc/api.md, "GET /cases/{caseId}"); -1 on
+ * a database error. */
 static int write_case(struct db *db, const struct db_res *res, unsigned flags, struct jw *w)
 {
 	const char *id = GET(COL_ID);

@@ -232,6 +232,8 @@ int store_erase_finish(struct db *db, const char *files_dir, const char *case_id
 	static const char calls_sql[] = "DELETE FROM agent_calls WHERE case_id = ?" ERASE_LIMIT;
 	static const char idem_sql[] = "DELETE FROM idempotency_keys WHERE case_id = ?" ERASE_LIMIT;
 	static const char done_sql[] = "DELETE FROM erasures WHERE case_id = ?";
+	/* An SMS opt-out outlives the case (the number stays blocked); it forgets the case. */
+	static const char optout_sql[] = "UPDATE sms_optouts SET case_id = NULL WHERE case_id = ?";
 	struct db_arg id[] = { DB_STR(case_id) };
 	char raw_dir[4096];
 
@@ -254,7 +256,7 @@ int store_erase_finish(struct db *db, const char *files_dir, const char *case_id
 	/* Raw copies no row named: written by a delivery whose transaction never committed. */
 	if (rmfiles_dir(raw_dir, case_id, &n_r->files, error_r) < 0)
 		return -1;
-	if (db_query(db, done_sql, id, 1, NULL) < 0) {
+	if (db_query(db, optout_sql, id, 1, NULL) < 0 || db_query(db, done_sql, id, 1, NULL) < 0) {
 		*error_r = db_error(db);
 		return -1;
 	}

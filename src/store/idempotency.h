@@ -1,4 +1,5 @@
-/* idempotency.h: Idempotency-Keys of POST /cases (table idempotency_keys, SPEC §3). */
+/* idempotency.h: Idempotency-Keys of POST /cases (table idempotency_keys; doc/api.md,
+ * "Idempotent creation"). */
 #ifndef OFFLOAD_STORE_IDEMPOTENCY_H
 #define OFFLOAD_STORE_IDEMPOTENCY_H
 

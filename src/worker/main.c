@@ -79,9 +79,10 @@ static void usage(FILE *f)
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
 		"over SMTP (each client's mail with its own sender identity when it has one, from\n"
-		"'offloadctl client set') and moves each case on, then delivers due webhooks, forgets\n"
-		"Idempotency-Keys older than 24 h and deletes finished cases older than [retention]\n"
-		"finished_days (at most 500 a pass). Several workers may run at once.\n"
+		"'offloadctl client set'; SMS cases through Kannel's sendsms) and moves each case on,\n"
+		"then delivers due webhooks, forgets Idempotency-Keys older than 24 h and deletes\n"
+		"finished cases older than [retention] finished_days (at most 500 a pass). Several\n"
+		"workers may run at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
 		"                      " SYSCONFDIR "/offload/offload.conf)\n"
@@ -94,7 +95,8 @@ static void usage(FILE *f)
 		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
 		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
 		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
-		"[webhook] * (delivery), [agent] *, [retention] finished_days, [database] *. Progress goes to stderr: a line per case transition and\n"
+		"[webhook] * (delivery), [agent] *, [sms] *, [retention] finished_days, [database] *.\n"
+		"Progress goes to stderr: a line per case transition and\n"
 		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
 		"database), 2 bad usage.\n");
 }
@@ -356,6 +358,8 @@ static int load_settings(struct cfg *cfg, struct worker_settings *s, const char 
 	    cfg_get_int(cfg, "worker", "max_event_attempts", 100, 1, 100000,
 			&s->max_event_attempts, err) < 0)
 		return -1;
+	if (sms_config_load(cfg, &s->sms, err) < 0)
+		return -1;
 	s->lease_ms = lease_s * 1000;
 	s->from_address = xstrdup(from);
 	s->inbox_address = xstrdup(inbox);
@@ -439,6 +443,7 @@ out:
 	free(s.from_address);
 	free(s.inbox_address);
 	free(s.domain);
+	sms_config_free(&s.sms);
 	cfg_free(&cfg);
 	return rc;
 }

@@ -30,7 +30,7 @@ static void test_caps(void)
 	const char *err = NULL;
 	struct cfg *cfg;
 
-	test_begin("plans: caps default to SPEC §7 and follow the configuration");
+	test_begin("plans: caps default to the documented ones and follow the configuration");
 	cfg = cfg_parse("", 0, "empty", &err);
 	test_assert(cfg && plans_load_caps(cfg, caps, &err) == 0);
 	test_assert(caps[PLAN_SANDBOX] == 100 && caps[PLAN_PAYG] == 100 &&
