@@ -664,7 +664,8 @@ void *db_query_rows(struct db *db, const char *sql, const struct db_arg *args, s
 
 	*n_r = 0;
 	if (db_query(db, sql, args, nargs, &res) < 0) {
-		*error_r = db_error(db);
+		if (error_r)
+			*error_r = db_error(db);
 		return NULL;
 	}
 	n = db_res_rows(res);

@@ -77,7 +77,7 @@ int db_query_first(struct db *db, const char *sql, const struct db_arg *args, si
 /*
  * db_query() read into an array: read(res, i, row) fills each row of row_size bytes of a
  * new zeroed array of *n_r rows and one spare, which the caller frees. Returns the array,
- * or NULL with *error_r = db_error(db) and *n_r 0.
+ * or NULL with *error_r = db_error(db) (error_r may be NULL) and *n_r 0.
  */
 void *db_query_rows(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
 		    size_t row_size, void (*read)(const struct db_res *res, size_t i, void *row),
