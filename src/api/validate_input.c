@@ -9,6 +9,7 @@
 
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/jsonutil.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 
@@ -55,7 +56,7 @@ static int input_decision(json_object *body, struct input_input *in, char *err, 
 		return -1;
 	if (!decision)
 		return 0;
-	outcome = val_member(decision, "outcome");
+	outcome = jsonutil_member(decision, "outcome");
 	if (!outcome)
 		return val_fail(err, errlen, "decision.outcome: is required");
 	for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
