@@ -8,6 +8,7 @@
 #include "common/xalloc.h"
 #include "store/attachments.h"
 #include "store/db.h"
+#include "store/erase.h"
 #include "store/lease.h"
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -84,47 +85,9 @@ int store_attachments_delete_case(struct db *db, const char *files_dir, const ch
 		"SELECT id, storage_path FROM attachments WHERE case_id = ? ORDER BY id LIMIT 32";
 	static const char delete_sql[] =
 		"DELETE FROM attachments WHERE case_id = ? AND id IN (" STORE_IN_LIST ")";
-	struct db_arg sel[] = { DB_STR(case_id) };
-	struct db_arg del[1 + STORE_IN_MAX];
-	struct db_res *res = NULL;
-	char *paths[STORE_IN_MAX];
-	size_t n;
-	int rc = -1, failed = 0;
 
-	for (;;) {
-		if (db_query(db, select_sql, sel, 1, &res) < 0) {
-			*error_r = db_error(db);
-			goto out;
-		}
-		n = db_res_rows(res);
-		if (n == 0)
-			break;
-		del[0] = DB_STR(case_id);
-		for (size_t i = 0; i < STORE_IN_MAX; i++)
-			del[1 + i] = i < n ? DB_STR(db_res_get(res, i, 0)) : DB_NULL;
-		if (db_query(db, delete_sql, del, 1 + STORE_IN_MAX, NULL) < 0) {
-			*error_r = db_error(db);
-			goto out;
-		}
-		*rows_r += db_affected_rows(db);
-		/* The rows are gone (autocommit): now their files. */
-		for (size_t i = 0; i < n; i++)
-			paths[i] = xstrdup(db_res_get(res, i, 1) ? db_res_get(res, i, 1) : "");
-		db_res_free(&res);
-		for (size_t i = 0; i < n; i++) {
-			int r = failed || !*paths[i] ? 0 : rmfiles_one(files_dir, paths[i], error_r);
-
-			*files_r += r > 0;
-			failed |= r < 0;
-			free(paths[i]);
-		}
-		if (failed)
-			goto out;
-	}
-	if (rmfiles_dir(files_dir, case_id, files_r, error_r) < 0)
-		goto out;
-	rc = 0;
-out:
-	db_res_free(&res);
-	return rc;
+	if (store_erase_rows_and_files(db, select_sql, delete_sql, files_dir, case_id, rows_r,
+				       files_r, error_r) < 0)
+		return -1;
+	return rmfiles_dir(files_dir, case_id, files_r, error_r) < 0 ? -1 : 0;
 }

@@ -10,19 +10,14 @@ int store_mailbox_state_load(struct db *db, const char *mailbox,
 	static const char sql[] =
 		"SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = ?";
 	struct db_arg args[] = { DB_STR(mailbox) };
-	struct db_res *res = NULL;
-	int found;
+	struct db_res *res;
+	int found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found) {
+	if (found > 0) {
 		state_r->uidvalidity = db_res_int(res, 0, 0);
 		state_r->last_uid = db_res_int(res, 0, 1);
+		db_res_free(&res);
 	}
-	db_res_free(&res);
 	return found;
 }
 

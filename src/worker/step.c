@@ -176,16 +176,8 @@ enum send_outcome {
 	SEND_REJECTED,  /* permanent refusal: reason in the buffer */
 	SEND_BAD_DRAFT, /* the agent keeps writing unusable drafts: question in the buffer */
 	SEND_OPTED_OUT, /* an SMS case whose number opted out: nothing is sent */
-	SEND_ERROR,     /* database trouble, or the give-back failed: the lease will expire */
+	SEND_ERROR,     /* database trouble (giving the event back included): the lease will expire */
 };
-
-/* retry_later in send_message's terms: SEND_HANDLED when the event was given back,
- * SEND_ERROR when even that failed. */
-static enum send_outcome send_retry(struct worker_ctx *w, const struct store_event *ev,
-				    int64_t now, int64_t delay_ms, const char *why)
-{
-	return retry_later(w, ev, now, delay_ms, why) < 0 ? SEND_ERROR : SEND_HANDLED;
-}
 
 /* Records o before the SMTP transaction (doc/operator-guide.md, "The worker timer"), if the
  * case is unchanged. 1 recorded, 0 the case changed, -1 error. */
@@ -256,15 +248,18 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		log_warn("case %s: reading the sender identity: %s", c->id, db_error(w->db));
 		return SEND_ERROR;
 	}
-	if (!sms && snd->error)
-		return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), snd->error);
+	if (!sms && snd->error) {
+		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+				   snd->error) < 0 ? SEND_ERROR : SEND_HANDLED;
+	}
 	if (sms) {
 		int opted;
 
-		if (!w->s->sms.enabled)
-			return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-					  "an SMS case, and this worker has no SMS transport "
-					  "([sms] sendsms_url)");
+		if (!w->s->sms.enabled) {
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   "an SMS case, and this worker has no SMS transport "
+					   "([sms] sendsms_url)") < 0 ? SEND_ERROR : SEND_HANDLED;
+		}
 		/* Nothing more goes to a number that opted out, whatever was due. */
 		opted = store_sms_opted_out(w->db, c->row->counterparty_address);
 		if (opted < 0) {
@@ -304,8 +299,7 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		step_agent_view(c, w->db, &ac);
 		if (text) {
 			d.subject = sms ? xstrdup("")
-					: mail_reply_subject(c->first_subject ? c->first_subject
-									      : "our request");
+				  : mail_reply_subject(c->first_subject ? c->first_subject : "our request");
 			d.body = xstrdup(text);
 			/* The operator's own text would only come back the same: too long, the
 			 * operator is asked again at once. The agent's reply is tried again. */
@@ -318,8 +312,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 				return SEND_BAD_DRAFT;
 			}
 		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
-			return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-					  err ? err : "drafting failed");
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   err ? err : "drafting failed") < 0 ? SEND_ERROR : SEND_HANDLED;
 		}
 		if (sms) {
 			/* An SMS has no subject; its text must fit (doc/api.md, SMS). */
@@ -342,8 +336,9 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 					 sms ? "SMS" : "message", BAD_DRAFT_TRIES, *why ? ": " : "", why);
 				return SEND_BAD_DRAFT;
 			}
-			return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-					  *why ? why : "the draft was empty or malformed");
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   *why ? why : "the draft was empty or malformed") < 0
+				       ? SEND_ERROR : SEND_HANDLED;
 		}
 		if (sms) {
 			/* Kannel gets it in the dlr-url: a plain UUID needs no escaping. */
@@ -369,7 +364,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		case 1:
 			break;
 		case 0:
-			return send_retry(w, ev, now, 1000, "the case changed while drafting");
+			return retry_later(w, ev, now, 1000, "the case changed while drafting") < 0
+				       ? SEND_ERROR : SEND_HANDLED;
 		default:
 			log_warn("case %s: recording the outbound message: %s", c->id, db_error(w->db));
 			return SEND_ERROR;
@@ -389,7 +385,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		log_warn("case %s: noting the send error: %s", c->id, db_error(w->db));
 	if (sr == SMTP_PERMANENT)
 		return SEND_REJECTED;
-	return send_retry(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
+	return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason) < 0
+		       ? SEND_ERROR : SEND_HANDLED;
 }
 
 /* The commit after a successful send lost a race: keep the fact that it was sent. */
@@ -468,12 +465,36 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 	return r < 0 ? -1 : 0;
 }
 
+/* When the next follow-up is due after from: followUpDelayHours later, in a send window. */
+static int64_t follow_up_after(struct worker_ctx *w, const struct case_row *c, int64_t from)
+{
+	return sendable_at(w, c, from + c->row->follow_up_delay_hours * 3600000);
+}
+
+/* The case fails: FAILED, finished, the case.failed webhook. */
+static void case_fails(struct store_transition *t, const char *result_status, const char *reason)
+{
+	t->status = CASE_FAILED;
+	t->result_status = result_status;
+	t->failure_reason = reason;
+	t->finished = 1;
+	t->webhook = "case.failed";
+}
+
+/* The case waits for the operator's answer to question. */
+static void case_asks(struct store_transition *t, const char *question)
+{
+	t->status = CASE_INPUT_NEEDED;
+	t->question = question;
+	t->webhook = "case.input_needed";
+}
+
 static int on_case_created(struct worker_ctx *w, const struct store_event *ev,
 			   const struct case_row *c, int64_t now)
 {
 	struct store_transition t = {
 		.status = CASE_RUNNING, .attempt_inc = 1,
-		.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000),
+		.next_action_at = follow_up_after(w, c, now),
 	};
 
 	if (c->status != CASE_CREATED)
@@ -495,17 +516,13 @@ static int on_follow_up_due(struct worker_ctx *w, const struct store_event *ev,
 		t.status = CASE_RUNNING;
 		t.next_action_at = OFFLOAD_NEVER_MS;
 	} else if (c->row->follow_ups_sent >= c->row->max_attempts) {
-		t.status = CASE_FAILED;
 		t.next_action_at = OFFLOAD_NEVER_MS;
-		t.result_status = "max_retries";
-		t.failure_reason = "no reply after the last follow-up";
-		t.finished = 1;
-		t.webhook = "case.failed";
+		case_fails(&t, "max_retries", "no reply after the last follow-up");
 	} else {
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
 		t.follow_up_inc = 1;
-		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
+		t.next_action_at = follow_up_after(w, c, now);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_FOLLOW_UP, NULL, &t, now);
 	}
 	return commit_step(w, ev, c, &t, now, "the case changed");
@@ -525,9 +542,7 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 		 * completes nothing; the operator is asked for what is missing instead. */
 		problem = agent_result_problem(c->result_schema, d->result_json ? d->result_json : "{}");
 		if (problem) {
-			t.status = CASE_INPUT_NEEDED;
-			t.question = problem;
-			t.webhook = "case.input_needed";
+			case_asks(&t, problem);
 			break;
 		}
 		t.status = CASE_COMPLETED;
@@ -537,27 +552,20 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 		t.webhook = "case.completed";
 		break;
 	case AGENT_REJECTED:
-		t.status = CASE_FAILED;
-		t.result_status = "failed_rejected";
-		t.failure_reason = d->reason ? d->reason : "the counterparty declined";
-		t.finished = 1;
-		t.webhook = "case.failed";
+		case_fails(&t, "failed_rejected", d->reason ? d->reason : "the counterparty declined");
 		break;
 	case AGENT_NEEDS_INPUT:
-		t.status = CASE_INPUT_NEEDED;
-		t.question = d->question ? d->question : "The agent could not decide; please advise.";
-		t.webhook = "case.input_needed";
+		case_asks(&t, d->question ? d->question : "The agent could not decide; please advise.");
 		break;
 	case AGENT_WAIT:
 		/* The follow-up schedule as it was before the pause (due now if that passed). */
 		t.status = CASE_RUNNING;
-		t.next_action_at = sendable_at(w, c, (c->last_outbound_at ? c->last_outbound_at : now) +
-						     c->row->follow_up_delay_hours * 3600000);
+		t.next_action_at = follow_up_after(w, c, c->last_outbound_at ? c->last_outbound_at : now);
 		break;
 	case AGENT_REPLY:
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
-		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
+		t.next_action_at = follow_up_after(w, c, now);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_REPLY, d->reply, &t, now);
 	}
 	r = commit_step(w, ev, c, &t, now, "the case changed");
@@ -565,27 +573,41 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 	return r;
 }
 
+/* The agent judges the thread into *d: 0, or -1 with *err_r (the step is retried later).
+ * WAIT is the operator's word only: the agent's becomes NEEDS_INPUT. */
+static int evaluate(struct worker_ctx *w, const struct case_row *c, struct agent_decision *d,
+		    const char **err_r)
+{
+	struct agent_case ac;
+	int64_t t0;
+	int r;
+
+	*err_r = NULL;
+	step_agent_view(c, w->db, &ac);
+	t0 = util_now_us();
+	r = agent_evaluate(w->agent, &ac, d, err_r);
+	w->stats.agent_us += util_now_us() - t0;
+	if (r < 0) {
+		if (!*err_r)
+			*err_r = "evaluation failed";
+		return -1;
+	}
+	if (d->kind == AGENT_WAIT)
+		d->kind = AGENT_NEEDS_INPUT;
+	return 0;
+}
+
 static int on_reply(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
 		    int64_t now)
 {
 	struct agent_decision d;
-	struct agent_case ac;
-	const char *err = NULL;
-	int64_t t0;
+	const char *err;
 	int r;
 
 	if (c->status != CASE_RUNNING)
 		return finish_noop(w, ev, now, "the case is not RUNNING; the reply stays in the thread");
-	step_agent_view(c, w->db, &ac);
-	t0 = util_now_us();
-	r = agent_evaluate(w->agent, &ac, &d, &err);
-	w->stats.agent_us += util_now_us() - t0;
-	if (r < 0)
-		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-				   err ? err : "evaluation failed");
-	/* WAIT is the operator's word only. */
-	if (d.kind == AGENT_WAIT)
-		d.kind = AGENT_NEEDS_INPUT;
+	if (evaluate(w, c, &d, &err) < 0)
+		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), err);
 	r = decide(w, ev, c, &d, now);
 	agent_decision_free(&d);
 	return r;
@@ -642,18 +664,11 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 	} else if (!decided) {
 		/* doc/api.md, "Lifecycle": the answer is context for the agent, which judges
 		 * the thread again. */
-		struct agent_case ac;
-		const char *err = NULL;
-		int64_t t0 = util_now_us();
+		const char *err;
 
-		step_agent_view(c, w->db, &ac);
-		r = agent_evaluate(w->agent, &ac, &d, &err);
-		w->stats.agent_us += util_now_us() - t0;
-		if (r < 0)
+		if (evaluate(w, c, &d, &err) < 0)
 			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-					   err ? err : "evaluation failed");
-		if (d.kind == AGENT_WAIT)
-			d.kind = AGENT_NEEDS_INPUT;
+					   err);
 	}
 	if (d.kind == AGENT_REPLY && (!d.reply || !*d.reply)) {
 		agent_decision_free(&d);
@@ -700,8 +715,8 @@ static int on_sms_opt_out(struct worker_ctx *w, const struct store_event *ev,
 	return commit_step(w, ev, c, &t, now, "the case changed");
 }
 
-static int on_bounce(struct worker_ctx *w, const struct store_event *ev,
-		     const struct case_row *c, int64_t now)
+static int on_bounce(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
+		     int64_t now)
 {
 	return on_report(w, ev, c, "BOUNCED", now);
 }
@@ -712,12 +727,9 @@ static int on_complaint(struct worker_ctx *w, const struct store_event *ev,
 	return on_report(w, ev, c, "COMPLAINED", now);
 }
 
-/* What each event type does (store/types.h). Every handler finishes the event, gives it
- * back (retry_later) or returns -1 (the lease expires and the event returns). */
-typedef int step_handler(struct worker_ctx *w, const struct store_event *ev,
-			 const struct case_row *c, int64_t now);
-
-static step_handler *const handlers[EVENT_TYPE_COUNT] = {
+/* The step of each event type (store/types.h); a type without one is finished as unknown. */
+static int (*const steps[EVENT_TYPE_COUNT])(struct worker_ctx *w, const struct store_event *ev,
+					     const struct case_row *c, int64_t now) = {
 	[EVENT_CASE_CREATED] = on_case_created,
 	[EVENT_FOLLOW_UP_DUE] = on_follow_up_due,
 	[EVENT_REPLY_RECEIVED] = on_reply,
@@ -729,18 +741,16 @@ static step_handler *const handlers[EVENT_TYPE_COUNT] = {
 
 int step_run(struct worker_ctx *w, const struct store_event *ev)
 {
-	step_handler *handler = ev->known_type && (unsigned)ev->type < EVENT_TYPE_COUNT
-				? handlers[ev->type] : NULL;
 	struct case_row c;
 	int64_t now = util_now_ms();
 	int rc;
 
 	if (!ev->case_found)
 		return finish_noop(w, ev, now, "no such case");
-	if (!handler && ev->known_type)
-		log_error("event %lld: type %s has no handler in step.c; finished without a step",
+	if (ev->known_type && (unsigned)ev->type < EVENT_TYPE_COUNT && !steps[ev->type])
+		log_error("event %lld: type %s has no step in step.c; finished without one",
 			  (long long)ev->lease.id, ev->type_name);
-	if (!handler)
+	if (!ev->known_type || (unsigned)ev->type >= EVENT_TYPE_COUNT || !steps[ev->type])
 		return finish_noop(w, ev, now, "unknown event type");
 	if (step_case_load(w, ev, &c) < 0) {
 		log_warn("case %s: loading: %s", ev->case_id, db_error(w->db));
@@ -748,7 +758,7 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
 				   "the database failed");
 	}
-	rc = handler(w, ev, &c, now);
+	rc = steps[ev->type](w, ev, &c, now);
 	step_case_free(&c);
 	return rc;
 }

@@ -5,7 +5,7 @@
  *   (its next attempt scheduled, dead after [worker] max_event_attempts), which counts as
  *   handled and returns 0; or left to its lease, returning -1, when even that could not be
  *   written (the database failed: the lease expires and the event returns by itself).
- *   step_run and every handler of its dispatch table (step.c, one per event type of
+ *   step_run and every step of its dispatch table (steps[] in step.c, one per event type of
  *   store/types.h) return this 0 or -1; retry_later (give back) and finish_noop return it
  *   too, and their -1 is passed on, never dropped.
  * - A step that commits does so once, through the store, with a check that the case and
@@ -73,7 +73,7 @@ struct worker_ctx {
 };
 
 /*
- * Advances the case of one claimed event (doc/api.md, "Lifecycle") through the handler its
+ * Advances the case of one claimed event (doc/api.md, "Lifecycle") through the step its
  * type has in step.c's table (an unknown type, or an event of a case that is gone, is
  * finished as a no-op). Network work (SMTP, Kannel, agent) happens with no row lock held;
  * each outcome commits with a check that the case did not change under us and that the
