@@ -534,3 +534,39 @@ def test_worker_journey(ctx):
     # Final: nothing more goes out
     worker_drain(fake="+200h")
     assert len(outbox_to(addr)) == 3 and get_case(cid)["status"] == "COMPLETED"
+
+
+def test_imap_mailbox_lease_keeps_other_workers_out(ctx):
+    """The per-mailbox lock of IMAP polling is a row of named_leases (GET_LOCK is not
+    replicated by Galera). While another worker holds the mailbox's lease, a pass does not
+    read the mailbox; once that lease has expired (its worker died), the next pass takes it
+    over and ingests the message, once; the lease is given back after the pass."""
+    import hashlib
+    inbound_path()
+    worker_ready(ctx)
+    worker_drain()  # the mailbox's state row exists after a pass
+    keys = [r[0] for r in sql("SELECT mailbox FROM mailbox_state")]
+    assert keys, "no mailbox_state row after a pass"
+    names = ["offload-imap-" + hashlib.sha256(k.encode()).hexdigest()[:40] for k in keys if not k.startswith("sha256:")]
+    assert names, keys
+    cid, addr, first = _started_case("imap-lease")
+    token = "LEASE-%s call me." % uuid.uuid4().hex[:8]
+    raw, msgid = _reply(first, addr, cid, token)
+    for n in names:
+        sql("INSERT INTO named_leases (name, owner, expires_at, taken_at) VALUES (%s, 'otherhost:7:poll', %d, %d)"
+            " ON DUPLICATE KEY UPDATE owner = VALUES(owner), expires_at = VALUES(expires_at)"
+            % (sql_str(n), now_ms() + 600000, now_ms()))
+    try:
+        imap_append(raw)
+        worker_drain()
+        inbound = "SELECT COUNT(*) FROM messages WHERE direction='inbound' AND case_id=%s" % sql_str(cid)
+        assert sql(inbound)[0][0] == "0", "a pass read the mailbox while another worker held its lease"
+        for n in names:
+            sql("UPDATE named_leases SET expires_at = %d WHERE name = %s" % (now_ms() - 1, sql_str(n)))
+        runs = worker_drain()
+        _check_fetched(cid, runs)
+        assert sql(inbound)[0][0] == "1"
+        left = sql("SELECT name, owner FROM named_leases WHERE name IN (%s)" % ", ".join(sql_str(n) for n in names))
+        assert left == [], "the lease was not given back after the pass: %r" % left
+    finally:
+        sql("DELETE FROM named_leases WHERE owner = 'otherhost:7:poll'")
