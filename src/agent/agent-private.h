@@ -1,4 +1,5 @@
-/* agent-private.h: what agent.c, manual.c and llm.c share: the two agents behind agent.h. */
+/* agent-private.h: what agent.c, manual.c, llm.c, schema-strict.c and check.c share: the two
+ * agents behind agent.h. */
 #ifndef OFFLOAD_AGENT_PRIVATE_H
 #define OFFLOAD_AGENT_PRIVATE_H
 
@@ -15,6 +16,8 @@ struct llm;
 #define AGENT_MAX_SUBJECT 200
 /* Questions to the operator are cut to this many bytes. */
 #define AGENT_MAX_QUESTION 8000
+/* Bytes of an LLM response body read, and of an answer looked at. */
+#define LLM_MAX_RESPONSE (8 * 1024 * 1024)
 
 /* ---- agent.c */
 
@@ -41,7 +44,7 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 int llm_evaluate(struct llm *l, const struct agent_case *c, struct agent_decision *out,
 		 const char **error_r);
 
-/* The parts of llm.c the unit tests reach directly. */
+/* The parts of llm.c, schema-strict.c and check.c the unit tests reach directly. */
 
 /* What one Chat Completions answer said. */
 struct llm_response {
@@ -59,16 +62,27 @@ int llm_parse_response(const char *body, size_t len, struct llm_response *r, cha
 		       size_t err_cap);
 void llm_response_free(struct llm_response *r);
 
+/* The request body: model, messages, response_format json_schema NAME with schema (a
+ * reference is taken), max_tokens when > 0, temperature when not NULL. Newly allocated. */
+char *llm_request_body(const char *model, json_object *messages, const char *name,
+		       json_object *schema, int64_t max_tokens, const char *temperature);
+
+/* ---- schema-strict.c */
+
 /* The response_format schemas (SPEC §6), new references the caller puts. The evaluation's
  * result member is the case's resultSchema made strict (every property required, the
  * optional ones nullable, additionalProperties false), or {summary} without one. */
 json_object *llm_schema_draft(void);
 json_object *llm_schema_evaluate(json_object *result_schema);
+/* Removes the null members v (an answer's result) has for properties that schema (the
+ * resultSchema) does not require and whose type does not allow null: the strict form made
+ * the model write them. depth is 0 at the top. */
+void llm_strip_optional_nulls(json_object *schema, json_object *v, int depth);
 
-/* The request body: model, messages, response_format json_schema NAME with schema (a
- * reference is taken), max_tokens when > 0, temperature when not NULL. Newly allocated. */
-char *llm_request_body(const char *model, json_object *messages, const char *name,
-		       json_object *schema, int64_t max_tokens, const char *temperature);
+/* ---- check.c */
+
+/* 1 when s[from..len) is only white space, else 0. */
+int llm_only_space(const char *s, size_t from, size_t len);
 
 /* Outcomes of checking what the model wrote. */
 enum llm_check {

@@ -6,6 +6,7 @@
 #include "agent/agent-private.h"
 #include "agent/schema.h"
 #include "common/cfg.h"
+#include "common/util.h"
 #include "common/xalloc.h"
 
 #define PROBLEM_MAX 1500 /* bytes of validation errors quoted in a question */
@@ -139,8 +140,7 @@ char *agent_latest_inbound(const struct agent_case *c, const char **from_r, size
 		len = strlen(body);
 		if (len <= max)
 			return xstrdup(body);
-		while (max > 0 && ((unsigned char)body[max] & 0xc0) == 0x80)
-			max--;
+		max = util_utf8_cut(body, len, max);
 		return xasprintf("%.*s\n[...]", (int)max, body);
 	}
 	return NULL;

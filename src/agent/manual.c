@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "agent/agent-private.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "mail/subject.h"
 
 #define SUBJECT_MAX 120
 #define QUOTE_MAX 4000
@@ -33,22 +33,12 @@ static char *first_line(const char *s, size_t max)
 		n--;
 	if (n == 0)
 		return xstrdup("Our request");
-
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	return xstrndup(s, n);
+	return xstrndup(s, util_utf8_cut(s, n, max));
 }
 
 static char *reply_subject(const char *first)
 {
-	if (!first || !*first)
-		return xstrdup("Re: our request");
-	if (strncasecmp(first, "Re:", 3) == 0)
-		return xstrdup(first);
-	return xasprintf("Re: %s", first);
+	return mail_reply_subject(first && *first ? first : "our request");
 }
 
 static void signature(struct buf *b, json_object *persona)

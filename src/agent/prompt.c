@@ -213,9 +213,7 @@ static void append_capped(struct buf *b, const char *s, size_t max)
 		buf_puts(b, s);
 		return;
 	}
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	buf_append(b, s, max);
+	buf_append(b, s, util_utf8_cut(s, len, max));
 	buf_puts(b, "\n[... the rest is left out: too long]");
 }
 

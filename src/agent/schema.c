@@ -378,10 +378,8 @@ char *schema_errors_text(const struct schema_errors *errs, size_t max_bytes)
 		buf_printf(&b, "; and %zu more", errs->dropped);
 	s = b.data;
 	if (b.len > max_bytes && max_bytes >= 4) {
-		size_t n = max_bytes - 3;
+		size_t n = util_utf8_cut(s, b.len, max_bytes - 3);
 
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
 		memcpy(s + n, "...", 4);
 	}
 	return s;

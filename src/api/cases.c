@@ -83,15 +83,15 @@ static void canonical_json(json_object *o, struct buf *out)
 
 /*
  * SPEC §3 [beyond]: reserves the Idempotency-Key for this request, or answers from what an
- * earlier request with the key did (replay, 409, 422). Returns 1 when the key is this
- * request's now, 0 after replying.
+ * earlier request with the key did (replay, 409, 422). Returns 0 when the key is this
+ * request's now, -1 after replying.
  */
 static int idempotency_or_reply(struct http_request *r, const char *key, json_object *body)
 {
 	struct store_idem_result res;
 	unsigned char hash[32];
 	struct buf canon;
-	int rc = 0;
+	int rc = -1;
 
 	buf_init(&canon, 4 * VALIDATE_MAX_BODY);
 	buf_puts(&canon, "POST /cases\n");
@@ -100,11 +100,11 @@ static int idempotency_or_reply(struct http_request *r, const char *key, json_ob
 	buf_free(&canon);
 	if (store_idem_begin(r->t->db, r->client_id, key, hash, r->now_ms, &res) < 0) {
 		http_reply_db_error(r, db_error(r->t->db));
-		return 0;
+		return -1;
 	}
 	switch (res.outcome) {
 	case STORE_IDEM_RESERVED:
-		rc = 1;
+		rc = 0;
 		break;
 	case STORE_IDEM_REUSED:
 		http_reply_error(r, 422, "IDEMPOTENCY_KEY_REUSED",
@@ -175,7 +175,7 @@ void cases_create(struct http_request *r)
 				 "idempotency-key: must be 1 to 255 characters of UTF-8, no control characters");
 		goto out;
 	}
-	if (idem_key && !idempotency_or_reply(r, idem_key, body))
+	if (idem_key && idempotency_or_reply(r, idem_key, body) < 0)
 		goto out;
 	memset(&item, 0, sizeof item);
 	case_row(r, &in, &item.row);
@@ -371,7 +371,7 @@ void cases_list(struct http_request *r)
 
 /*
  * Loads the case named by the first path parameter and checks that it belongs to the
- * caller. Returns 1 with *case_r (when case_r is not NULL), or -1 after replying
+ * caller. Returns 0 with *case_r (when case_r is not NULL), or -1 after replying
  * 404/403/500. A malformed id is simply not found.
  */
 static int own_case_or_reply(struct http_request *r, unsigned flags, json_object **case_r)
@@ -402,7 +402,7 @@ static int own_case_or_reply(struct http_request *r, unsigned flags, json_object
 		*case_r = c;
 	else
 		json_object_put(c);
-	return 1;
+	return 0;
 }
 
 /* SPEC §3: the value trimmed and lower-cased must equal "true". */

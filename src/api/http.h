@@ -1,4 +1,17 @@
-/* http.h: the per-thread request context of offload-api and the reply helpers. */
+/* http.h: the per-thread request context of offload-api and the reply helpers.
+ *
+ * How the API layer (src/api/) reports failure:
+ * - A handler (void, called by routes_dispatch) sends exactly one reply: a success through
+ *   http_reply_data*, a failure through http_reply_error* (the client's fault, with a code
+ *   and a message naming the field), http_reply_db_error (database: 503 or 500) or
+ *   http_reply_internal (500; what went wrong is logged, never shown). routes_dispatch
+ *   answers 500 for a handler that sent nothing.
+ * - A function named *_or_reply returns 0 when the request may go on, or -1 after it has
+ *   sent the reply; the caller then only cleans up and returns, it replies nothing more.
+ * - Anything else follows the rest of the code base: 0 or -1 (with a message in an err
+ *   buffer or *error_r), and 1/0/-1 for found/absent/failed lookups; a reply is never sent
+ *   from those.
+ */
 #ifndef OFFLOAD_HTTP_H
 #define OFFLOAD_HTTP_H
 

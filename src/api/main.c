@@ -16,6 +16,7 @@
 #include "api/http.h"
 #include "api/routes.h"
 #include "common/cfg.h"
+#include "common/cli.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "store/db.h"
@@ -90,41 +91,24 @@ int main(int argc, char **argv)
 	FCGX_Request **reqs = NULL;
 	void **args = NULL;
 	struct cfg *cfg = NULL;
-	const char *config_path = NULL, *err;
+	struct cli cli = { .program = "offload-api", .usage = usage, .usage_status = 2 };
+	const char *err;
 	int64_t n_threads = 0;
 	sigset_t sigs;
-	int c, sig, rc = 1;
+	int c, r, sig, rc = 1;
 
 	memset(&settings, 0, sizeof settings);
-	log_init("offload-api");
-	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'v':
-			log_set_level(LOG_LEVEL_DEBUG);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("offload-api %s\n", PACKAGE_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	cli_start(&cli);
+	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1)
+		if ((r = cli_option(&cli, c)) != CLI_NEXT)
+			return r;
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	cfg = cfg_load(config_path, &err);
-	if (!cfg) {
-		log_error("%s", err);
+	cfg = cli_config(&cli);
+	if (!cfg)
 		return 1;
-	}
 	if (load_settings(cfg, &settings, &n_threads) < 0)
 		goto out;
 

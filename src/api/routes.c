@@ -72,16 +72,16 @@ static int match(const char *pattern, const char *path, struct http_request *r)
 	return *pattern == '\0' && *path == '\0';
 }
 
-/* The cheap part of authentication, before any lookup. */
+/* The cheap part of authentication, before any lookup: 0, or -1 after replying 401. */
 static int key_present_or_reply(struct http_request *r)
 {
 	const char *key = http_header(r, "HTTP_X_API_KEY");
 
 	if (!key || !*key || strlen(key) > 256) {
 		http_reply_error(r, 401, "UNAUTHORIZED", "missing or unknown x-api-key");
-		return 0;
+		return -1;
 	}
-	return 1;
+	return 0;
 }
 
 /* Answers for a key lookup that found (1), did not find (0) or failed (-1) the key: 0 when
@@ -114,7 +114,7 @@ static int authenticate_or_reply(struct http_request *r)
 	const char *err = NULL;
 	int found;
 
-	if (!key_present_or_reply(r))
+	if (key_present_or_reply(r) < 0)
 		return -1;
 	util_sha256(key, strlen(key), hash);
 	found = keycache_lookup(r->t->db, hash, &k, &r->key_generation, &err);

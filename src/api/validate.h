@@ -1,4 +1,14 @@
-/* validate.h: parsing and validating request bodies (POST /cases, POST /cases/{id}/input). */
+/* validate.h: parsing and validating request bodies (POST /cases, POST /cases/{id}/input),
+ * with the rules doc/api.md states for each field.
+ *
+ * Implemented in: validate_json.c (validate_parse_json), validate_case.c (validate_case),
+ * validate_input.c (validate_input), validate_format.c (single values: Idempotency-Key,
+ * email address, time zone, URL); validate_field.c holds the helpers they share.
+ *
+ * Conventions: validators return 0, or -1 with a message for the client in err (at most
+ * errlen bytes) that names the field ("counterparty.address: must be an email address");
+ * format checks return 1 (valid) or 0.
+ */
 #ifndef OFFLOAD_VALIDATE_H
 #define OFFLOAD_VALIDATE_H
 
@@ -8,6 +18,9 @@
 /* Limits on request bodies (nginx refuses more than 256 KiB before we see it). */
 #define VALIDATE_MAX_BODY (256 * 1024)
 #define VALIDATE_MAX_DEPTH 32
+
+/* The longest URL validate_http_url accepts (and clientWebhookUrl may be). */
+#define VALIDATE_MAX_URL 2048
 
 /* A POST /cases body that passed validation. Strings are owned by this struct. */
 struct case_input {
@@ -51,7 +64,7 @@ struct input_input {
 int validate_parse_json(const char *body, size_t len, json_object **out, char *err,
 			size_t errlen);
 
-/* Validates a POST /cases body (SPEC §3). 0 and fills *out, or -1 with err naming the
+/* Validates a POST /cases body (doc/api.md, POST /cases). 0 and fills *out, or -1 with err naming the
  * field ("counterparty.address: must be an email address"). On -1 *out holds nothing. */
 int validate_case(json_object *body, struct case_input *out, char *err, size_t errlen);
 void case_input_free(struct case_input *in);
@@ -60,7 +73,7 @@ void case_input_free(struct case_input *in);
 int validate_input(json_object *body, struct input_input *out, char *err, size_t errlen);
 void input_input_free(struct input_input *in);
 
-/* 1 when key is a valid Idempotency-Key (SPEC §3): 1 to 255 characters (not bytes) of
+/* 1 when key is a valid Idempotency-Key (doc/api.md, Idempotent creation): 1 to 255 characters (not bytes) of
  * valid UTF-8 with no control characters. */
 int validate_idempotency_key(const char *key);
 
@@ -68,7 +81,7 @@ int validate_idempotency_key(const char *key);
 int validate_email_address(const char *s, size_t len);
 /* 1 when s names a zone in the system's IANA database (/usr/share/zoneinfo). */
 int validate_timezone(const char *s);
-/* 1 when s is an absolute http or https URL of at most 2048 chars. */
+/* 1 when s is an absolute http or https URL of at most VALIDATE_MAX_URL chars. */
 int validate_http_url(const char *s);
 
 #endif

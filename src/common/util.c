@@ -206,6 +206,17 @@ void util_trim(const char *s, size_t len, const char **start, size_t *len_r)
 	*len_r = len;
 }
 
+size_t util_utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	len = max;
+	/* 10xxxxxx is a continuation byte: the character it belongs to starts before it. */
+	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+		len--;
+	return len;
+}
+
 void buf_init(struct buf *b, size_t max)
 {
 	b->data = NULL;

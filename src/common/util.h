@@ -51,6 +51,11 @@ int util_parse_int64(const char *s, int64_t *out);
 /* Returns s without leading and trailing ASCII whitespace: *start and *len describe it. */
 void util_trim(const char *s, size_t len, const char **start, size_t *len_r);
 
+/* The length of s (len bytes) cut to at most max bytes without splitting a UTF-8 sequence:
+ * len when len <= max, else max moved back to the start of the character at s[max] (so
+ * s[max] must be readable; continuation bytes only, as in malformed input, give 0). */
+size_t util_utf8_cut(const char *s, size_t len, size_t max);
+
 /* A growable string with a fixed maximum, set at init (like curl's dynbuf). */
 struct buf {
 	char *data;   /* NUL-terminated; NULL until the first append */

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -12,13 +11,14 @@
 #include <gmime/gmime.h>
 
 #include "common/cfg.h"
+#include "common/cli.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/ingest.h"
 #include "store/db.h"
 
-static const char usage[] =
+static const char usage_text[] =
 	"usage: offload-inbound [-c FILE] [--verbose] [--help]\n"
 	"\n"
 	"Reads one email message (RFC 5322) on standard input and stores it the way the\n"
@@ -53,6 +53,11 @@ static const char usage[] =
 	"      the MTA keeps the message and delivers it again later\n";
 
 /* Reads all of stdin, at most max bytes. 0, 1 when there was more than max, -1 on error. */
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
 static int read_stdin(size_t max, char **data_r, size_t *len_r)
 {
 	size_t cap = 64 * 1024, len = 0;
@@ -97,7 +102,9 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL, *err;
+	struct cli cli = { .program = "offload-inbound", .usage = usage, .usage_status = EX_USAGE,
+			   .writes_files = 1 };
+	const char *err;
 	struct cfg *cfg = NULL;
 	struct db *db = NULL;
 	struct ingest_settings settings = { 0 };
@@ -106,37 +113,19 @@ int main(int argc, char **argv)
 	int64_t max_bytes;
 	int c, r, gmime_up = 0, db_up = 0, rc = EX_TEMPFAIL;
 
-	log_init("offload-inbound");
-	/* Files and directories we write are 0640/0750 whatever the caller's umask (an MTA's
-	 * pipe may run us with 077); the files directory's group (nginx) must read them. */
-	umask(027);
-	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'v':
-			log_set_level(LOG_LEVEL_DEBUG);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return EX_USAGE;
-		}
-	}
+	cli_start(&cli);
+	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1)
+		if ((r = cli_option(&cli, c)) != CLI_NEXT)
+			return r;
 	if (optind < argc) {
 		fprintf(stderr, "offload-inbound: unexpected argument '%s'\n", argv[optind]);
-		fputs(usage, stderr);
+		usage(stderr);
 		return EX_USAGE;
 	}
 
-	cfg = cfg_load(config_path, &err);
-	if (!cfg) {
-		log_error("%s", err);
+	cfg = cli_config(&cli);
+	if (!cfg)
 		return EX_TEMPFAIL;
-	}
 	if (cfg_get_int(cfg, "mail", "max_message_bytes", (int64_t)INGEST_DEFAULT_MAX_BYTES, 1024,
 			INT64_C(1) << 32, &max_bytes, &err) < 0) {
 		log_error("%s", err);

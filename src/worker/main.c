@@ -3,7 +3,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "common/cfg.h"
+#include "common/cli.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
@@ -363,20 +363,16 @@ int main(int argc, char **argv)
 	};
 	struct worker_settings s;
 	struct cfg *cfg = NULL;
-	const char *config_path = NULL, *err = NULL, *budget_arg = NULL;
+	struct cli cli = { .program = "offload-worker", .usage = usage, .usage_status = 2,
+			   .writes_files = 1 };
+	const char *err = NULL, *budget_arg = NULL;
 	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch, mail_batch;
-	int c, rc = 1;
+	int c, r, rc = 1;
 
 	memset(&s, 0, sizeof s);
-	log_init("offload-worker");
-	/* Files and directories we write are 0640/0750 whatever the caller's umask (an MTA's
-	 * pipe may run us with 077); the files directory's group (nginx) must read them. */
-	umask(027);
+	cli_start(&cli);
 	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
 		case 'o':
 			loop_s = 0;
 			break;
@@ -389,29 +385,18 @@ int main(int argc, char **argv)
 		case 'b':
 			budget_arg = optarg;
 			break;
-		case 'v':
-			log_set_level(LOG_LEVEL_DEBUG);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("offload-worker %s\n", PACKAGE_VERSION);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			if ((r = cli_option(&cli, c)) != CLI_NEXT)
+				return r;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	cfg = cfg_load(config_path, &err);
-	if (!cfg) {
-		log_error("%s", err);
+	cfg = cli_config(&cli);
+	if (!cfg)
 		return 1;
-	}
 	if (load_settings(cfg, &s, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "concurrency", 4, 1, MAX_CONCURRENCY, &concurrency, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "budget_s", 25, 1, 86400, &budget_s, &err) < 0 ||

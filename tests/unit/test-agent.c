@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/prompt.h"
 #include "common/cfg.h"
+#include "mail/subject.h"
 #include "test.h"
 
 #ifndef TEST_SRCDIR
@@ -958,6 +959,34 @@ static void test_manual(void)
 	agent_free(&a);
 }
 
+/* The one "Re:" rule of follow-up and reply subjects (src/mail/subject.c). */
+static void test_reply_subject(void)
+{
+	static const struct {
+		const char *first, *want;
+	} rows[] = {
+		{ "Signed W-9 needed", "Re: Signed W-9 needed" },
+		{ "Re: Signed W-9 needed", "Re: Signed W-9 needed" },
+		{ "RE: Signed W-9 needed", "RE: Signed W-9 needed" },
+		{ "re:W-9", "re:W-9" },
+		{ "Re W-9", "Re: Re W-9" },          /* no colon: not a reply prefix */
+		{ "Reply needed", "Re: Reply needed" },
+		{ "Fwd: W-9", "Re: Fwd: W-9" },
+		{ " Re: W-9", "Re:  Re: W-9" },      /* the prefix counts only at the start */
+		{ "", "Re: " },
+		{ "Formulaire W-9 sign\u00e9", "Re: Formulaire W-9 sign\u00e9" },
+	};
+
+	test_begin("mail_reply_subject: one Re: prefix, added only when missing");
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		char *s = mail_reply_subject(rows[i].first);
+
+		test_assert_str(s, rows[i].want);
+		free(s);
+	}
+	test_end();
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -970,6 +999,7 @@ int main(void)
 	test_agent_new();
 	test_result_problem();
 	test_manual();
+	test_reply_subject();
 	curl_global_cleanup();
 	return test_done();
 }

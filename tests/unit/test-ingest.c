@@ -1,5 +1,6 @@
-/* test-ingest.c: unit tests for inbound mail parsing (src/mail/ingest.c): every fixture in
- * tests/fixtures, the classification rules, text extraction, attachments and limits. */
+/* test-ingest.c: unit tests for inbound mail parsing (src/mail/parse.c, text.c, reports.c):
+ * every fixture in tests/fixtures, the classification rules, text extraction, attachments
+ * and limits. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

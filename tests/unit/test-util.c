@@ -324,6 +324,32 @@ static void test_trim(void)
 	test_end();
 }
 
+static void test_utf8_cut(void)
+{
+	/* "aé€😀": a (1 byte), é (2), € (3), 😀 (4); 10 bytes, characters start at 0 1 3 6. */
+	static const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	static const size_t want[] = { 0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10 };
+	static const char bad[] = "\x80\x80\x80x";
+
+	test_begin("util_utf8_cut: never splits a character, keeps whole ones");
+	for (size_t max = 0; max <= 10; max++)
+		test_assert(util_utf8_cut(s, 10, max) == want[max]);
+	/* Longer limits than the text change nothing. */
+	test_assert(util_utf8_cut(s, 10, 11) == 10);
+	test_assert(util_utf8_cut(s, 10, (size_t)-1) == 10);
+	test_assert(util_utf8_cut("", 0, 0) == 0);
+	test_assert(util_utf8_cut("abc", 3, 2) == 2);
+	/* Only len bytes are the text: a cut inside them looks at the byte after the cut. */
+	test_assert(util_utf8_cut(s, 3, 2) == 1);
+	test_assert(util_utf8_cut(s, 3, 3) == 3);
+	test_end();
+
+	test_begin("util_utf8_cut: malformed input, a run of continuation bytes, is cut away whole");
+	test_assert(util_utf8_cut(bad, 4, 2) == 0);
+	test_assert(util_utf8_cut(bad, 4, 3) == 3);
+	test_end();
+}
+
 static void test_buf(void)
 {
 	struct buf b;
@@ -406,6 +432,7 @@ int main(void)
 	test_time();
 	test_parse_int64();
 	test_trim();
+	test_utf8_cut();
 	test_buf();
 	return test_done();
 }

@@ -1,4 +1,4 @@
-/* test-validate.c: unit tests for request body validation (src/api/validate.c). */
+/* test-validate.c: unit tests for request body validation (src/api/validate_*.c). */
 #include <stdlib.h>
 #include <string.h>
 

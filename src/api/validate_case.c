@@ -1,0 +1,315 @@
+/* validate_case.c: validating a POST /cases body (validate_case) into a struct case_input.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "api/validate.h"
+#include "api/validate_field.h"
+#include "common/xalloc.h"
+
+/* Caps on the parts of a POST /cases body (bytes). */
+#define MAX_OBJECTIVE 10000
+#define MAX_KNOWLEDGE 65536
+#define MAX_NAME 200
+#define MAX_CUSTOM_KEYS 100
+#define MAX_CUSTOM_KEY 100
+#define MAX_CUSTOM_VALUE 2000
+#define MAX_CLIENT_REF 255
+#define MAX_CONSTRAINTS 50
+#define MAX_CONSTRAINT 2000
+#define MAX_RESULT_SCHEMA 65536
+#define MAX_METADATA 16384
+
+static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *v = val_member(body, "channel");
+	const char *s;
+
+	if (!v)
+		return val_fail(err, errlen, "channel: is required");
+	s = json_object_is_type(v, json_type_string) && !val_has_nul(v) ? json_object_get_string(v)
+								    : "";
+	if (strcmp(s, "SMS") == 0)
+		return val_fail(err, errlen,
+			    "channel: SMS is not available on this server (no SMS transport is "
+			    "configured)");
+	if (strcmp(s, "EMAIL") != 0)
+		return val_fail(err, errlen, "channel: must be EMAIL or SMS");
+	in->channel = xstrdup(s);
+	return 0;
+}
+
+static int case_goal(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *goal, *objective, *knowledge, *stored = NULL;
+	int rc = -1;
+
+	if (val_get_object(body, "goal", "goal", 1, &goal, err, errlen) < 0 ||
+	    val_get_string(goal, "objective", "goal.objective", 1, STR_NONEMPTY, MAX_OBJECTIVE,
+		       &objective, err, errlen) < 0)
+		goto out;
+	knowledge = val_member(goal, "knowledge");
+	if (knowledge && json_object_is_type(knowledge, json_type_string)) {
+		if (val_check_string(knowledge, "goal.knowledge", 0, MAX_KNOWLEDGE, err, errlen) < 0)
+			goto out;
+	} else if (knowledge && json_object_is_type(knowledge, json_type_object)) {
+		if (val_check_free_json(knowledge, "goal.knowledge", MAX_KNOWLEDGE, err, errlen) < 0)
+			goto out;
+	} else if (knowledge) {
+		val_fail(err, errlen, "goal.knowledge: must be a string or an object");
+		goto out;
+	}
+	stored = val_new_object();
+	val_add_member(stored, "objective", objective);
+	val_add_member(stored, "knowledge", knowledge);
+	in->goal_json = val_to_json(stored);
+	rc = 0;
+out:
+	json_object_put(stored);
+	return rc;
+}
+
+static int case_custom_data(json_object *data, char *err, size_t errlen)
+{
+	char path[64 + MAX_CUSTOM_KEY];
+
+	if (json_object_object_length(data) > MAX_CUSTOM_KEYS)
+		return val_fail(err, errlen, "counterparty.customData: must have at most %d keys",
+			    MAX_CUSTOM_KEYS);
+	json_object_object_foreach(data, key, value) {
+		if (strlen(key) > MAX_CUSTOM_KEY)
+			return val_fail(err, errlen,
+				    "counterparty.customData: keys must be at most %d bytes",
+				    MAX_CUSTOM_KEY);
+		snprintf(path, sizeof path, "counterparty.customData.%s", key);
+		if (!value)
+			return val_fail(err, errlen, "%s: must be a string", path);
+		if (val_check_string(value, path, 0, MAX_CUSTOM_VALUE, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int case_counterparty(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *cp, *address, *name, *company, *zone, *custom, *stored = NULL;
+	const char *addr;
+	int rc = -1;
+
+	if (val_get_object(body, "counterparty", "counterparty", 1, &cp, err, errlen) < 0 ||
+	    val_get_string(cp, "address", "counterparty.address", 1, STR_HEADER, SIZE_MAX, &address,
+		       err, errlen) < 0)
+		goto out;
+	addr = json_object_get_string(address);
+	if (!validate_email_address(addr, (size_t)json_object_get_string_len(address))) {
+		val_fail(err, errlen, "counterparty.address: must be an email address");
+		goto out;
+	}
+	if (val_get_string(cp, "name", "counterparty.name", 1, STR_NONEMPTY | STR_HEADER, MAX_NAME,
+		       &name, err, errlen) < 0 ||
+	    val_get_string(cp, "company", "counterparty.company", 0, STR_HEADER, MAX_NAME, &company,
+		       err, errlen) < 0 ||
+	    val_get_string(cp, "timezone", "counterparty.timezone", 0, 0, SIZE_MAX, &zone, err,
+		       errlen) < 0)
+		goto out;
+	if (zone && !validate_timezone(json_object_get_string(zone))) {
+		val_fail(err, errlen, "counterparty.timezone: must be an IANA time zone name");
+		goto out;
+	}
+	if (val_get_object(cp, "customData", "counterparty.customData", 0, &custom, err, errlen) < 0 ||
+	    (custom && case_custom_data(custom, err, errlen) < 0))
+		goto out;
+	stored = val_new_object();
+	val_add_member(stored, "address", address);
+	val_add_member(stored, "name", name);
+	val_add_member(stored, "company", company);
+	val_add_member(stored, "timezone", zone);
+	val_add_member(stored, "customData", custom);
+	in->counterparty_address = xstrdup(addr);
+	in->counterparty_json = val_to_json(stored);
+	rc = 0;
+out:
+	json_object_put(stored);
+	return rc;
+}
+
+static int case_persona(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *persona, *name, *role, *company, *tone, *stored = NULL;
+	int rc = -1;
+
+	if (val_get_object(body, "senderPersona", "senderPersona", 1, &persona, err, errlen) < 0 ||
+	    val_get_string(persona, "name", "senderPersona.name", 1, STR_NONEMPTY | STR_HEADER,
+		       MAX_NAME, &name, err, errlen) < 0 ||
+	    val_get_string(persona, "role", "senderPersona.role", 0, STR_HEADER, MAX_NAME, &role, err,
+		       errlen) < 0 ||
+	    val_get_string(persona, "company", "senderPersona.company", 0, STR_HEADER, MAX_NAME,
+		       &company, err, errlen) < 0 ||
+	    val_get_string(persona, "tone", "senderPersona.tone", 0, 0, MAX_NAME, &tone, err,
+		       errlen) < 0)
+		goto out;
+	stored = val_new_object();
+	val_add_member(stored, "name", name);
+	val_add_member(stored, "role", role);
+	val_add_member(stored, "company", company);
+	val_add_member(stored, "tone", tone);
+	in->persona_json = val_to_json(stored);
+	rc = 0;
+out:
+	json_object_put(stored);
+	return rc;
+}
+
+static int case_constraints(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *list = val_member(body, "constraints");
+	char path[32];
+	size_t n;
+
+	if (!list)
+		return 0;
+	if (!json_object_is_type(list, json_type_array))
+		return val_fail(err, errlen, "constraints: must be an array of strings");
+	n = json_object_array_length(list);
+	if (n > MAX_CONSTRAINTS)
+		return val_fail(err, errlen, "constraints: must have at most %d items",
+			    MAX_CONSTRAINTS);
+	for (size_t i = 0; i < n; i++) {
+		json_object *item = json_object_array_get_idx(list, i);
+
+		snprintf(path, sizeof path, "constraints[%zu]", i);
+		if (!item)
+			return val_fail(err, errlen, "%s: must be a string", path);
+		if (val_check_string(item, path, 0, MAX_CONSTRAINT, err, errlen) < 0)
+			return -1;
+	}
+	in->constraints_json = val_to_json(list);
+	return 0;
+}
+
+static int case_client_reference(json_object *body, struct case_input *in, char *err,
+				 size_t errlen)
+{
+	json_object *ref;
+
+	if (val_get_string(body, "clientReferenceId", "clientReferenceId", 0, 0, MAX_CLIENT_REF,
+			   &ref, err, errlen) < 0)
+		return -1;
+	if (ref)
+		in->client_reference_id = xstrdup(json_object_get_string(ref));
+	return 0;
+}
+
+static int case_max_attempts(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	return val_get_int(body, "maxAttempts", 0, 20, 3, &in->max_attempts, err, errlen);
+}
+
+static int case_follow_up_delay(json_object *body, struct case_input *in, char *err,
+				size_t errlen)
+{
+	return val_get_int(body, "followUpDelayHours", 1, 8760, 72, &in->follow_up_delay_hours,
+			   err, errlen);
+}
+
+static int case_result_schema(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *schema;
+
+	if (val_get_object(body, "resultSchema", "resultSchema", 0, &schema, err, errlen) < 0 ||
+	    (schema &&
+	     val_check_free_json(schema, "resultSchema", MAX_RESULT_SCHEMA, err, errlen) < 0))
+		return -1;
+	if (schema)
+		in->result_schema_json = val_to_json(schema);
+	return 0;
+}
+
+static int case_webhook_url(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *url;
+
+	if (val_get_string(body, "clientWebhookUrl", "clientWebhookUrl", 0, 0, VALIDATE_MAX_URL,
+			   &url, err, errlen) < 0)
+		return -1;
+	if (url && !validate_http_url(json_object_get_string(url)))
+		return val_fail(err, errlen,
+				"clientWebhookUrl: must be an absolute http or https URL");
+	if (url)
+		in->client_webhook_url = xstrdup(json_object_get_string(url));
+	return 0;
+}
+
+static int case_metadata(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *metadata;
+
+	if (val_get_object(body, "metadata", "metadata", 0, &metadata, err, errlen) < 0 ||
+	    (metadata && val_check_free_json(metadata, "metadata", MAX_METADATA, err, errlen) < 0))
+		return -1;
+	if (metadata)
+		in->metadata_json = val_to_json(metadata);
+	return 0;
+}
+
+/* The fields of a POST /cases body, checked in this order; the first failure is the one
+ * reported. Each function validates one field (or one object such as counterparty) and
+ * stores it in *in; a later one may read what an earlier one stored (in->channel). A new
+ * field: one function above and one line here. */
+static int (*const case_fields[])(json_object *body, struct case_input *in, char *err,
+				  size_t errlen) = {
+	case_channel,
+	case_goal,
+	case_counterparty,
+	case_persona,
+	case_client_reference,
+	case_constraints,
+	case_max_attempts,
+	case_follow_up_delay,
+	case_result_schema,
+	case_webhook_url,
+	case_metadata,
+};
+
+int validate_case(json_object *body, struct case_input *out, char *err, size_t errlen)
+{
+	struct case_input in;
+	int rc = -1;
+
+	memset(&in, 0, sizeof in);
+	memset(out, 0, sizeof *out);
+	if (!body || !json_object_is_type(body, json_type_object)) {
+		val_fail(err, errlen, "body: must be a JSON object");
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof case_fields / sizeof case_fields[0]; i++)
+		if (case_fields[i](body, &in, err, errlen) < 0)
+			goto out;
+	*out = in;
+	memset(&in, 0, sizeof in);
+	rc = 0;
+out:
+	case_input_free(&in);
+	return rc;
+}
+
+void case_input_free(struct case_input *in)
+{
+	if (!in)
+		return;
+	free(in->channel);
+	free(in->client_reference_id);
+	free(in->counterparty_address);
+	free(in->goal_json);
+	free(in->counterparty_json);
+	free(in->persona_json);
+	free(in->constraints_json);
+	free(in->result_schema_json);
+	free(in->metadata_json);
+	free(in->client_webhook_url);
+	memset(in, 0, sizeof *in);
+}
