@@ -570,3 +570,31 @@ def test_imap_mailbox_lease_keeps_other_workers_out(ctx):
         assert left == [], "the lease was not given back after the pass: %r" % left
     finally:
         sql("DELETE FROM named_leases WHERE owner = 'otherhost:7:poll'")
+
+
+def test_imap_two_passes_at_once_read_each_message_once(ctx):
+    """Two worker passes started together over 12 new messages in the mailbox: the lease
+    lets one of them read the mailbox at a time, so between them every message is fetched
+    once (no pass finds a duplicate), each stored once."""
+    import re
+    from lib import worker_finish, worker_start
+    inbound_path()
+    worker_ready(ctx)
+    worker_drain()
+    cases = [_started_case("imap-two-%d" % i) for i in range(12)]
+    for cid, addr, first in cases:
+        imap_append(_reply(first, addr, cid, "Two passes %s." % uuid.uuid4().hex[:6])[0])
+    procs = [worker_start(), worker_start()]
+    runs = [worker_finish(p, f) for p, f in procs]
+    fetched = duplicates = 0
+    for r in runs:
+        assert r.rc == 0, "worker exited %d\n%s" % (r.rc, r.tail())
+        for m in re.finditer(r"mail: (\d+) fetched, \d+ matched, \d+ unmatched, (\d+) duplicates", r.stderr):
+            fetched += int(m.group(1))
+            duplicates += int(m.group(2))
+    assert duplicates == 0, "a pass fetched messages the other had stored:\n%s" % worker_stderr(runs)
+    assert fetched == len(cases), "%d messages fetched by the two passes, want %d\n%s" % (
+        fetched, len(cases), worker_stderr(runs))
+    for cid, _, _ in cases:
+        n = sql("SELECT COUNT(*) FROM messages WHERE direction='inbound' AND case_id=%s" % sql_str(cid))[0][0]
+        assert n == "1", "%s: %s inbound rows" % (cid, n)
