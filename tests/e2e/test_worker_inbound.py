@@ -566,8 +566,11 @@ def test_imap_mailbox_lease_keeps_other_workers_out(ctx):
         runs = worker_drain()
         _check_fetched(cid, runs)
         assert sql(inbound)[0][0] == "1"
+        # The polled mailbox's lease was taken over and given back (mailbox_state may name
+        # other mailboxes, polled by nobody now: their stale rows stay as they were).
         left = sql("SELECT name, owner FROM named_leases WHERE name IN (%s)" % ", ".join(sql_str(n) for n in names))
-        assert left == [], "the lease was not given back after the pass: %r" % left
+        assert len(left) < len(names), "no lease was taken over: %r" % left
+        assert all(o == "otherhost:7:poll" for _, o in left), "a lease left behind after the pass: %r" % left
     finally:
         sql("DELETE FROM named_leases WHERE owner = 'otherhost:7:poll'")
 
