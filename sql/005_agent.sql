@@ -1,4 +1,5 @@
--- 005_agent.sql: one row per call to the LLM agent (SPEC §6), for accounting: the token
+-- 005_agent.sql: one row per call to the LLM agent (doc/operator-guide.md,
+-- "The agent"), for accounting: the token
 -- usage the server reported and the latency, per case. offloadctl case show sums them.
 -- outcome: ok, bad_output (unusable JSON or shape), result_mismatch (a result that does
 -- not conform to resultSchema), refused, truncated (finish_reason length), http_error,

@@ -1,4 +1,5 @@
--- 007_exact_match.sql: stored strings that are looked up or compared match exactly (SPEC §2).
+-- 007_exact_match.sql: stored strings that are looked up or compared match exactly
+-- (doc/api.md, "Requests and responses").
 -- utf8mb4_bin is a PAD SPACE collation, so "ref-X" = "ref-X " there; utf8mb4_nopad_bin
 -- compares every byte, trailing spaces included. A column declared CHARACTER SET ascii with
 -- no collation is ascii_general_ci, which also folds case; ascii_nopad_bin does not. (The

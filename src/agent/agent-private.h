@@ -25,11 +25,17 @@ struct llm;
  * boundary with "[...]" appended when cut; NULL when there is none. Newly allocated. */
 char *agent_latest_inbound(const struct agent_case *c, const char **from_r, size_t max);
 
+/* Whether text fits the SMS case c's [sms] max_segments (doc/api.md, SMS): 1 yes; 0 no,
+ * with what is wrong in why (cap bytes), e.g. "the text takes 4 SMS segments (GSM-7, 480
+ * septets); at most 3 are allowed". */
+int agent_sms_fits(const struct agent_case *c, const char *text, char *why, size_t cap);
+
 /* ---- manual.c: templates, and every reply goes to the operator. Never fail. */
 int manual_draft(const struct agent_case *c, enum agent_draft_kind kind, struct agent_draft *out);
 int manual_evaluate(const struct agent_case *c, struct agent_decision *out);
 
-/* ---- llm.c: an OpenAI-compatible Chat Completions endpoint (SPEC §6). */
+/* ---- llm.c: an OpenAI-compatible Chat Completions endpoint (doc/operator-guide.md,
+ * "The agent"). */
 
 /*
  * Reads [agent] base_url api_key|api_key_file model timeout_ms max_tokens temperature
@@ -69,9 +75,10 @@ char *llm_request_body(const char *model, json_object *messages, const char *nam
 
 /* ---- schema-strict.c */
 
-/* The response_format schemas (SPEC §6), new references the caller puts. The evaluation's
- * result member is the case's resultSchema made strict (every property required, the
- * optional ones nullable, additionalProperties false), or {summary} without one. */
+/* The response_format schemas (doc/operator-guide.md, "The agent"), new references the
+ * caller puts. The evaluation's result member is the case's resultSchema made strict (every
+ * property required, the optional ones nullable, additionalProperties false), or {summary}
+ * without one. */
 json_object *llm_schema_draft(void);
 json_object *llm_schema_evaluate(json_object *result_schema);
 /* Removes the null members v (an answer's result) has for properties that schema (the

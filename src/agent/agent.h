@@ -1,4 +1,5 @@
-/* agent.h: what writes the messages and judges the replies of a case (SPEC §6). */
+/* agent.h: what writes the messages and judges the replies of a case (doc/operator-guide.md,
+ * "The agent"). */
 #ifndef OFFLOAD_AGENT_H
 #define OFFLOAD_AGENT_H
 
@@ -39,6 +40,8 @@ struct agent_case {
 	int follow_up_n;             /* for AGENT_DRAFT_FOLLOW_UP: 1..max_attempts */
 	int max_attempts;
 	const char *first_subject;   /* subject of the first message, or NULL before it */
+	int sms;                     /* an SMS case: drafts have no subject and must fit */
+	int sms_max_segments;        /* [sms] max_segments (doc/api.md, SMS) */
 	struct db *db;               /* when set, every model call is recorded in agent_calls
 					(the caller's connection, outside any transaction) */
 };
@@ -76,14 +79,15 @@ int agent_evaluate(struct agent *a, const struct agent_case *c, struct agent_dec
 void agent_decision_free(struct agent_decision *d);
 
 /* 1 when the agent judges threads by itself (llm): an operator's answer without a decision
- * is then given to it and the thread evaluated again (SPEC §4.4). 0 for the manual agent. */
+ * is then given to it and the thread evaluated again (doc/api.md, "Lifecycle"). 0 for the
+ * manual agent. */
 int agent_judges_answers(const struct agent *a);
 
 /*
  * Checks a GOAL_ACHIEVED result (JSON text; NULL means null) against the case's
- * resultSchema with the subset of SPEC §4.3. NULL when it conforms or there is no schema;
- * otherwise a question for the operator naming what is missing ("result.taxId: is
- * required"), newly allocated.
+ * resultSchema with the subset of doc/api.md, "POST /cases". NULL when it conforms or there
+ * is no schema; otherwise a question for the operator naming what is missing
+ * ("result.taxId: is required"), newly allocated.
  */
 char *agent_result_problem(json_object *result_schema, const char *result_json);
 

@@ -23,7 +23,7 @@
 
 #define MAX_ECHO 8000       /* bytes of a bad answer shown back to the model */
 #define MAX_SERVER_TEXT 300 /* bytes of a server's error message in our errors */
-#define ATTEMPTS 2          /* a bad answer is retried once (SPEC §6) */
+#define ATTEMPTS 2          /* a bad answer is retried once (doc/operator-guide.md, "The agent") */
 
 struct llm {
 	char *url;          /* {base_url}/chat/completions */
@@ -534,10 +534,28 @@ static char *draft_task(const struct agent_case *c, enum agent_draft_kind kind)
 	return xstrdup("a reply to the counterparty's latest message that moves toward the goal.");
 }
 
+/* What the draft check fills: the usable draft, and for an SMS case the last draft that
+ * was usable but too long, kept to be returned when no shorter one comes. */
+struct draft_out {
+	struct agent_draft *draft;
+	struct agent_draft too_long;
+};
+
 static enum llm_check check_draft(const char *content, const struct agent_case *c, void *out,
 				  char **problem_r)
 {
-	return llm_check_draft(content, out, problem_r);
+	struct draft_out *d = out;
+	enum llm_check r = llm_check_draft(content, d->draft, problem_r);
+	char why[200];
+
+	if (r != LLM_CHECK_OK || !c->sms || agent_sms_fits(c, d->draft->body, why, sizeof why))
+		return r;
+	/* doc/api.md, SMS: the text must fit [sms] max_segments; ask for a shorter one. */
+	agent_draft_free(&d->too_long);
+	d->too_long = *d->draft;
+	memset(d->draft, 0, sizeof *d->draft);
+	*problem_r = xasprintf("the body is too long for an SMS: %s", why);
+	return LLM_CHECK_BAD;
 }
 
 static const struct ask ask_draft = {
@@ -554,6 +572,7 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	struct prompt_vars v;
 	json_object *messages = json_object_new_array(), *schema = llm_schema_draft();
 	char *sys, *user, *problem = NULL, *forced = NULL;
+	struct draft_out d = { .draft = out };
 	enum llm_check last;
 	int rc = -1, r;
 
@@ -562,7 +581,11 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	free(v.task);
 	v.task = draft_task(c, kind);
 	free(v.subject_rule);
-	if (kind != AGENT_DRAFT_OUTREACH && c->first_subject && *c->first_subject) {
+	if (c->sms) {
+		/* An SMS has no subject; the check wants one line, which the worker drops. */
+		v.subject_rule = xstrdup("The subject is not sent (this is an SMS): two or three "
+					 "words naming the topic.");
+	} else if (kind != AGENT_DRAFT_OUTREACH && c->first_subject && *c->first_subject) {
 		/* Mail clients thread by subject too: a follow-up or reply keeps the first one. */
 		forced = mail_reply_subject(c->first_subject);
 		v.subject_rule = xasprintf("The subject must be exactly: %s", forced);
@@ -573,9 +596,17 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	user = prompt_render(l->prompts, PROMPT_DRAFT, &v);
 	json_object_array_add(messages, message("system", sys));
 	json_object_array_add(messages, message("user", user));
-	r = ask(l, c, &ask_draft, messages, schema, out, &last, &problem);
+	r = ask(l, c, &ask_draft, messages, schema, &d, &last, &problem);
 	if (r < 0)
 		goto out;
+	if (r == 0 && d.too_long.body) {
+		/* An SMS case's drafts stayed too long: the worker treats this one as unusable
+		 * (tried again later, then the operator is asked), as it does a bad draft. */
+		*out = d.too_long;
+		memset(&d.too_long, 0, sizeof d.too_long);
+		rc = 0;
+		goto out;
+	}
 	if (r > 0) {
 		if (forced) {
 			free(out->subject);
@@ -585,12 +616,14 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 		rc = 0;
 		goto out;
 	}
-	/* SPEC §6: an empty or over-long draft is never sent; the event is tried again later. */
+	/* doc/operator-guide.md, "The agent": an empty or over-long draft is never sent; the
+	 * event is tried again later. */
 	snprintf(l->err, sizeof l->err, "draft_message: no usable draft after %d tries: %s", ATTEMPTS,
 		 problem);
 out:
 	if (rc < 0)
 		*error_r = l->err;
+	agent_draft_free(&d.too_long);
 	free(problem);
 	free(forced);
 	free(sys);
@@ -628,7 +661,18 @@ static char *undecided_question(const struct agent_case *c, enum llm_check last,
 static enum llm_check check_decision(const char *content, const struct agent_case *c,
 				     void *out, char **problem_r)
 {
-	return llm_check_decision(content, c->result_schema, out, problem_r);
+	struct agent_decision *d = out;
+	enum llm_check r = llm_check_decision(content, c->result_schema, out, problem_r);
+	char why[200];
+
+	if (r != LLM_CHECK_OK || !c->sms || d->kind != AGENT_REPLY ||
+	    agent_sms_fits(c, d->reply, why, sizeof why))
+		return r;
+	/* doc/api.md, SMS: a reply that does not fit is asked for again (and after the last
+	 * try the operator decides, as for any unusable answer). */
+	agent_decision_free(d);
+	*problem_r = xasprintf("the reply is too long for an SMS: %s", why);
+	return LLM_CHECK_BAD;
 }
 
 static const struct ask ask_evaluate = {
@@ -665,7 +709,8 @@ int llm_evaluate(struct llm *l, const struct agent_case *c, struct agent_decisio
 		rc = 0;
 		goto out;
 	}
-	/* SPEC §6: never success after two bad answers; a person looks at it. */
+	/* doc/operator-guide.md, "The agent": never success after two bad answers; a person
+	 * looks at it. */
 	out->kind = AGENT_NEEDS_INPUT;
 	out->question = undecided_question(c, last, problem);
 	log_info("case %s: evaluate_thread: no usable decision after %d tries; asking the operator",

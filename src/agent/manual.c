@@ -55,6 +55,61 @@ static void signature(struct buf *b, json_object *persona)
 	buf_puts(b, "\n");
 }
 
+/* The short SMS templates: head + objective + tail, the objective's first line cut (on a
+ * UTF-8 boundary, with "...") until the whole fits [sms] max_segments. */
+static char *sms_text(const struct agent_case *c, const char *head, const char *objective,
+		      const char *tail)
+{
+	char why[160];
+	char *line = first_line(objective && *objective ? objective : "our request", 1000);
+	size_t n = strlen(line);
+	char *text = xasprintf("%s%s%s", head, line, tail);
+
+	while (!agent_sms_fits(c, text, why, sizeof why) && n > 0) {
+		n = n > 8 ? n - 8 : 0;
+		while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
+			n--;
+		free(text);
+		text = xasprintf("%s%.*s...%s", head, (int)n, line, tail);
+	}
+	free(line);
+	return text;
+}
+
+/* An SMS case: no subject and a short text (the worker checks that it fits). */
+static int manual_sms_draft(const struct agent_case *c, enum agent_draft_kind kind,
+			    struct agent_draft *out)
+{
+	const char *objective = get_str(c->goal, "objective");
+	const char *name = get_str(c->counterparty, "name");
+	const char *me = get_str(c->persona, "name");
+	const char *company = get_str(c->persona, "company");
+	char *head, *tail;
+
+	if (!me || !*me)
+		me = "us";
+	out->subject = xstrdup("");
+	switch (kind) {
+	case AGENT_DRAFT_OUTREACH:
+		head = xasprintf("Hi %s, this is %s%s%s about: ", name ? name : "", me,
+				 company && *company ? " of " : "", company && *company ? company : "");
+		tail = xstrdup(". Could you reply to this text?");
+		break;
+	case AGENT_DRAFT_FOLLOW_UP:
+		head = xasprintf("Hi %s, a reminder (%d of %d) from %s about: ", name ? name : "",
+				 c->follow_up_n, c->max_attempts, me);
+		tail = xstrdup(". A short reply is all it takes.");
+		break;
+	default:
+		out->body = xasprintf("Thank you for your reply. %s", me);
+		return 0;
+	}
+	out->body = sms_text(c, head, objective, tail);
+	free(head);
+	free(tail);
+	return 0;
+}
+
 int manual_draft(const struct agent_case *c, enum agent_draft_kind kind, struct agent_draft *out)
 {
 	const char *objective = get_str(c->goal, "objective");
@@ -64,6 +119,8 @@ int manual_draft(const struct agent_case *c, enum agent_draft_kind kind, struct 
 	char *line;
 
 	memset(out, 0, sizeof *out);
+	if (c->sms)
+		return manual_sms_draft(c, kind, out);
 	buf_init(&body, 1024 * 1024);
 	json_object_object_get_ex(c->goal, "knowledge", &knowledge);
 	buf_printf(&body, "Hello %s,\n\n", name ? name : "");
@@ -102,7 +159,8 @@ int manual_evaluate(const struct agent_case *c, struct agent_decision *out)
 	struct buf q;
 
 	memset(out, 0, sizeof *out);
-	/* SPEC §6: every real reply pauses the case; the operator decides with a decision. */
+	/* doc/api.md, "Lifecycle": every real reply pauses the case; the operator decides with
+	 * a decision. */
 	buf_init(&q, QUOTE_MAX + 1024);
 	buf_printf(&q, "%s replied. Decide how to continue (POST /cases/%s/input with a decision: "
 		   "GOAL_ACHIEVED with a result, REPLY with the text to send, REJECTED with a "

@@ -9,6 +9,7 @@
 #include "agent/prompt.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "sms/segments.h"
 
 #define NAME_MAX_LEN 32
 
@@ -25,7 +26,7 @@ static const char *const file_names[PROMPT_COUNT] = {
 static const char *const var_names[] = {
 	"boundary", "persona_name", "persona", "tone", "constraints", "objective", "knowledge",
 	"counterparty", "result_schema", "answers", "thread", "task", "subject_rule",
-	NULL,
+	"channel_rules", NULL,
 };
 
 static const size_t var_offsets[] = {
@@ -35,7 +36,7 @@ static const size_t var_offsets[] = {
 	offsetof(struct prompt_vars, knowledge),     offsetof(struct prompt_vars, counterparty),
 	offsetof(struct prompt_vars, result_schema), offsetof(struct prompt_vars, answers),
 	offsetof(struct prompt_vars, thread),        offsetof(struct prompt_vars, task),
-	offsetof(struct prompt_vars, subject_rule),
+	offsetof(struct prompt_vars, subject_rule),  offsetof(struct prompt_vars, channel_rules),
 };
 
 /* What each file must contain, so that an edited prompt cannot silently drop it. */
@@ -331,9 +332,12 @@ static char *thread_text(const struct agent_case *c, const char *boundary)
 			fence(&b, boundary, get_str(m, "from"), get_str(m, "subject"), atts,
 			      get_str(m, "body"));
 		} else {
-			buf_printf(&b, "Message %zu of %zu: %s, sent %s.\nSubject: %s\n\n", k + 1, n,
+			/* An SMS has no subject: the thread leaves it out. */
+			buf_printf(&b, "Message %zu of %zu: %s, sent %s.\n%s%s%s\n", k + 1, n,
 				   outbound_kind(get_str(m, "kind")), when,
-				   get_str(m, "subject") ? get_str(m, "subject") : "");
+				   get_str(m, "subject") ? "Subject: " : "",
+				   get_str(m, "subject") ? get_str(m, "subject") : "",
+				   get_str(m, "subject") ? "\n" : "");
 			append_capped(&b, get_str(m, "body") ? get_str(m, "body") : "", PROMPT_MAX_MESSAGE);
 			buf_puts(&b, "\n");
 		}
@@ -453,6 +457,27 @@ static char *knowledge_text(json_object *goal)
 	return xstrdup(pretty(k));
 }
 
+/* What an SMS case's texts must be (doc/api.md, SMS): the model counts characters, not
+ * segments, so the limit is given in characters of each alphabet. */
+static char *channel_rules(const struct agent_case *c)
+{
+	int n = c->sms_max_segments > 0 ? c->sms_max_segments : 1;
+	int gsm = n == 1 ? SMS_GSM7_SINGLE : SMS_GSM7_MULTI * n;
+	int ucs = n == 1 ? SMS_UCS2_SINGLE : SMS_UCS2_MULTI * n;
+
+	if (!c->sms)
+		return xstrdup("");
+	return xasprintf("This case is carried by SMS, not email: every message you write is "
+			 "one text message to the counterparty's phone. It has no subject (the "
+			 "\"subject\" field is not sent: put two or three words naming the topic "
+			 "there), no greeting line or signature block beyond your name, and it "
+			 "must be short: at most %d characters of plain text, counting each of "
+			 "\u20ac [ ] { } \\ ^ ~ | as two, or at most %d characters if it uses "
+			 "any character outside the GSM 7-bit alphabet (emoji, curly quotes, most "
+			 "accented letters), so avoid those. A longer text cannot be sent.", gsm,
+			 ucs);
+}
+
 void prompt_vars_case(const struct agent_case *c, struct prompt_vars *v)
 {
 	unsigned char rnd[16];
@@ -482,6 +507,7 @@ void prompt_vars_case(const struct agent_case *c, struct prompt_vars *v)
 	v->thread = thread_text(c, hex);
 	v->task = xstrdup("");
 	v->subject_rule = xstrdup("");
+	v->channel_rules = channel_rules(c);
 }
 
 void prompt_vars_free(struct prompt_vars *v)

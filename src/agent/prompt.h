@@ -47,6 +47,7 @@ struct prompt_vars {
 	char *thread;         /* the messages, oldest first; the counterparty's fenced */
 	char *task;           /* draft_message: what to write (outreach, follow-up n of m, reply) */
 	char *subject_rule;   /* draft_message: what the subject must be */
+	char *channel_rules;  /* "" for email; for an SMS case, the length and form an SMS has */
 };
 
 /* The placeholder names, NULL-terminated, in the order of struct prompt_vars. */
@@ -54,6 +55,8 @@ const char *const *prompt_var_names(void);
 
 /* Fills every case-derived member of v, with a fresh random boundary that occurs nowhere
  * in the case's text; task and subject_rule are set to "". Free with prompt_vars_free. */
+/* (channel_rules is case-derived: empty for email; for SMS, the segment limit of
+ * c->sms_max_segments in characters, no subject, plain short text.) */
 void prompt_vars_case(const struct agent_case *c, struct prompt_vars *v);
 void prompt_vars_free(struct prompt_vars *v);
 

@@ -106,10 +106,11 @@ static void add_type(json_object *types, const char *t)
 }
 
 /*
- * The strict form of one resultSchema node (REFERENCES §8): the same types, properties,
- * items, enum and description, with every property required (the optional ones nullable)
- * and additionalProperties false. Other keywords are left out: servers differ in what
- * they accept beyond this subset, and the result is validated here anyway.
+ * The strict form of one resultSchema node (doc/operator-guide.md, "The agent"): the same
+ * types, properties, items, enum and description, with every property required (the
+ * optional ones nullable) and additionalProperties false. Other keywords are left out:
+ * servers differ in what they accept beyond this subset, and the result is validated here
+ * anyway.
  */
 static json_object *strict_of(json_object *s, int nullable, int depth)
 {
@@ -219,7 +220,8 @@ json_object *llm_schema_evaluate(json_object *result_schema)
 	if (result_schema) {
 		result = strict_of(result_schema, 1, 0);
 		if (!has_type(member(result, "type"), "object")) {
-			/* SPEC §6: result is an object or null, whatever the schema says. */
+			/* doc/api.md, "GET /cases/{caseId}": result is an object or null,
+			 * whatever the schema says. */
 			json_object_put(result);
 			result = json_object_new_object();
 			json_object_object_add(result, "type", type_pair("object"));

@@ -1,4 +1,4 @@
-/* schema.c: a small JSON Schema subset validator for results (SPEC §4.3). */
+/* schema.c: a small JSON Schema subset validator for results (doc/api.md, "POST /cases"). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

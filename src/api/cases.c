@@ -82,9 +82,9 @@ static void canonical_json(json_object *o, struct buf *out)
 }
 
 /*
- * SPEC §3 [beyond]: reserves the Idempotency-Key for this request, or answers from what an
- * earlier request with the key did (replay, 409, 422). Returns 0 when the key is this
- * request's now, -1 after replying.
+ * doc/api.md, "Idempotent creation": reserves the Idempotency-Key for this request, or
+ * answers from what an earlier request with the key did (replay, 409, 422). Returns 0 when
+ * the key is this request's now, -1 after replying.
  */
 static int idempotency_or_reply(struct http_request *r, const char *key, json_object *body)
 {
@@ -148,6 +148,7 @@ static void case_row(const struct http_request *r, const struct case_input *in,
 	row->result_schema_json = in->result_schema_json;
 	row->metadata_json = in->metadata_json;
 	row->client_webhook_url = in->client_webhook_url;
+	row->send_window_json = in->send_window_json;
 	row->now_ms = r->now_ms;
 }
 
@@ -181,7 +182,7 @@ void cases_create(struct http_request *r)
 	case_row(r, &in, &item.row);
 	item.cap = cap;
 	if (idem_key) {
-		/* The envelope a repeat is answered with (SPEC §3). */
+		/* The envelope a repeat is answered with (doc/api.md, "Idempotent creation"). */
 		snprintf(stored_reply, sizeof stored_reply, "{\"ok\":true,\"data\":{\"caseId\":\"%s\"}}",
 			 item.row.id);
 		item.idem_key = idem_key;
@@ -198,6 +199,22 @@ void cases_create(struct http_request *r)
 		http_reply_error(r, 429, "USAGE_LIMIT_REACHED",
 				 "the %s plan allows %lld cases a month; the limit is reached",
 				 plans_name(r->plan), (long long)cap);
+		break;
+	case STORE_CASE_CREATE_SMS_BUSY: {
+		char when[32];
+
+		/* The open case's creation time, never its id: it may be another client's. */
+		util_iso8601_ms(item.busy_since, when);
+		http_reply_error(r, 409, "COUNTERPARTY_BUSY",
+				 "counterparty.address: an SMS case to this number is still open "
+				 "(created %s, %lld); one SMS case per number at a time", when,
+				 (long long)item.busy_since);
+		break;
+	}
+	case STORE_CASE_CREATE_SMS_OPTED_OUT:
+		http_reply_error(r, 409, "RECIPIENT_OPTED_OUT",
+				 "counterparty.address: this number opted out of SMS (it answered "
+				 "STOP); it can opt in again by sending START");
 		break;
 	case STORE_CASE_CREATE_UNAVAILABLE:
 		http_reply_error(r, 503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry later");
@@ -405,7 +422,7 @@ static int own_case_or_reply(struct http_request *r, unsigned flags, json_object
 	return 0;
 }
 
-/* SPEC §3: the value trimmed and lower-cased must equal "true". */
+/* doc/api.md, "GET /cases/{caseId}": the value trimmed and lower-cased must equal "true". */
 static int wants_transcript(const char *query)
 {
 	char v[64];

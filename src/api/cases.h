@@ -1,4 +1,4 @@
-/* cases.h: the /cases routes (SPEC §3). Each handler sends exactly one reply. */
+/* cases.h: the /cases routes (doc/api.md, "Routes"). Each handler sends exactly one reply. */
 #ifndef OFFLOAD_CASES_H
 #define OFFLOAD_CASES_H
 

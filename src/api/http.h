@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "common/plans.h"
+#include "sms/config.h"
 
 struct db;
 
@@ -31,6 +32,7 @@ struct api_settings {
 	char *files_dir;
 	int64_t url_ttl_s;
 	int64_t caps[PLAN_COUNT];
+	struct sms_config sms;  /* [sms]: the channel on or off, Kannel's secret, the limits */
 };
 
 /* One per thread: owns its FastCGI request, its database connection and the signing key. */

@@ -1,4 +1,5 @@
-/* keycache.h: the per-process API-key cache of offload-api (SPEC §2: a key's state may be
+/* keycache.h: the per-process API-key cache of offload-api (doc/api.md,
+ * "Authentication"; doc/operator-guide.md, "API hosts and workers": a key's state may be
  * remembered for at most 1 s, and never across a restart of the database's data). */
 #ifndef OFFLOAD_KEYCACHE_H
 #define OFFLOAD_KEYCACHE_H

@@ -15,6 +15,7 @@
 #include "api/conns.h"
 #include "api/http.h"
 #include "api/routes.h"
+#include "api/validate.h"
 #include "common/cfg.h"
 #include "common/cli.h"
 #include "common/log.h"
@@ -39,7 +40,7 @@ static void usage(FILE *f)
 		"  -V, --version      print the version\n"
 		"\n"
 		"Keys read: [database] *, [api] public_base_url threads, [files] dir url_ttl_s,\n"
-		"[plans] sandbox payg base_pro. SIGTERM or SIGINT: finish the requests in\n"
+		"[plans] sandbox payg base_pro, [sms] (see offload.conf(5)). SIGTERM or SIGINT: finish the requests in\n"
 		"progress and exit.\n");
 }
 
@@ -74,6 +75,11 @@ static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threa
 	}
 	s->public_base_url = xstrndup(url, len);
 	s->files_dir = xstrdup(cfg_get(cfg, "files", "dir", "/var/lib/offload/files"));
+	if (sms_config_load(cfg, &s->sms, &err) < 0) {
+		log_error("%s: %s", cfg_path(cfg), err);
+		return -1;
+	}
+	validate_set_sms(s->sms.enabled);
 	return 0;
 }
 
@@ -175,6 +181,7 @@ out:
 	free(args);
 	free(settings.public_base_url);
 	free(settings.files_dir);
+	sms_config_free(&settings.sms);
 	cfg_free(&cfg);
 	return rc;
 }

@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "store/db.h"
+#include "store/erase.h"
 #include "store/health.h"
 #include "store/stats.h"
 
@@ -189,7 +191,8 @@ static void put_counts(struct buf *out, const char *name, const char *label,
 	}
 }
 
-/* Agent calls and tokens from the accounting table (SPEC §6). 0 (also when the table does not
+/* Agent calls and tokens from the accounting table (doc/operator-guide.md,
+ * "The agent"). 0 (also when the table does not
  * exist yet), or -1 when the query failed. */
 static int put_agent(struct buf *out, struct db *db)
 {
@@ -267,7 +270,7 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 	static const char *const states[] = { "pending", "delivered", "dead", NULL };
 	struct store_stats st;
 	const char *err = NULL;
-	int64_t oldest;
+	int64_t oldest, by_request, by_retention;
 
 	if (store_stats_read(db, now_ms, &st, &err) < 0) {
 		log_warn("metrics: %s", err);
@@ -290,6 +293,17 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 		 "Pending webhook deliveries whose next attempt is due.");
 	buf_printf(out, "offload_webhook_deliveries_due %lld\n", (long long)st.deliveries_due);
 	store_stats_free(&st);
+	if (store_erase_counted(db, &by_request, &by_retention) < 0) {
+		log_warn("metrics: %s", db_error(db));
+		return -1;
+	}
+	put_help(out, "offload_cases_purged_total", "counter",
+		 "Cases deleted with everything kept for them, by reason: request (offloadctl case "
+		 "delete) or retention ([retention] finished_days).");
+	buf_printf(out, "offload_cases_purged_total{reason=\"request\"} %lld\n",
+		   (long long)by_request);
+	buf_printf(out, "offload_cases_purged_total{reason=\"retention\"} %lld\n",
+		   (long long)by_retention);
 	if (put_node(out, db) < 0)
 		return -1;
 	return put_agent(out, db);

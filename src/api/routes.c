@@ -7,6 +7,7 @@
 #include "api/cases.h"
 #include "api/files.h"
 #include "api/http.h"
+#include "api/kannel.h"
 #include "api/keycache.h"
 #include "api/metrics.h"
 #include "api/routes.h"
@@ -38,6 +39,9 @@ static const struct route routes[] = {
 	{ "GET", "/files/*", files_download, 0 },
 	{ "GET", "/healthz", health_get, 0 },
 	{ "GET", "/metrics", metrics_get, 0 },
+	/* Kannel's callbacks: a shared secret instead of a key (kannel.c). */
+	{ "GET", "/kannel/incoming", kannel_incoming, 0 },
+	{ "GET", "/kannel/dlr", kannel_dlr, 0 },
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

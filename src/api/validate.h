@@ -24,9 +24,9 @@
 
 /* A POST /cases body that passed validation. Strings are owned by this struct. */
 struct case_input {
-	char *channel;              /* "EMAIL" */
+	char *channel;              /* "EMAIL" or "SMS" */
 	char *client_reference_id;  /* NULL when absent */
-	char *counterparty_address; /* the addr-spec */
+	char *counterparty_address; /* the addr-spec; for SMS the E.164 number, normalised */
 	char *goal_json;            /* {"objective":..,"knowledge":..} with only known fields */
 	char *counterparty_json;    /* {"address","name","company"?,"timezone"?,"customData"?} */
 	char *persona_json;         /* {"name","role"?,"company"?,"tone"?} */
@@ -34,6 +34,7 @@ struct case_input {
 	char *result_schema_json;   /* JSON object, or NULL */
 	char *metadata_json;        /* JSON object, or NULL */
 	char *client_webhook_url;   /* NULL when absent */
+	char *send_window_json;     /* {"days","start","end"} as given, or NULL when absent */
 	int max_attempts;           /* 0..20, default 3 */
 	int follow_up_delay_hours;  /* 1..8760, default 72 */
 };
@@ -63,6 +64,10 @@ struct input_input {
  */
 int validate_parse_json(const char *body, size_t len, json_object **out, char *err,
 			size_t errlen);
+
+/* Whether channel SMS is accepted (the server has [sms] sendsms_url; doc/api.md, SMS). Call
+ * once at startup before any thread validates; off by default. */
+void validate_set_sms(int enabled);
 
 /* Validates a POST /cases body (doc/api.md, POST /cases). 0 and fills *out, or -1 with err naming the
  * field ("counterparty.address: must be an email address"). On -1 *out holds nothing. */

@@ -9,7 +9,9 @@
 
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/sendwindow.h"
 #include "common/xalloc.h"
+#include "sms/e164.h"
 
 /* Caps on the parts of a POST /cases body (bytes). */
 #define MAX_OBJECTIVE 10000
@@ -24,6 +26,14 @@
 #define MAX_RESULT_SCHEMA 65536
 #define MAX_METADATA 16384
 
+/* Whether this server has an SMS transport ([sms] sendsms_url); set once at startup. */
+static int sms_enabled;
+
+void validate_set_sms(int enabled)
+{
+	sms_enabled = enabled;
+}
+
 static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
 	json_object *v = val_member(body, "channel");
@@ -33,11 +43,11 @@ static int case_channel(json_object *body, struct case_input *in, char *err, siz
 		return val_fail(err, errlen, "channel: is required");
 	s = json_object_is_type(v, json_type_string) && !val_has_nul(v) ? json_object_get_string(v)
 								    : "";
-	if (strcmp(s, "SMS") == 0)
+	if (strcmp(s, "SMS") == 0 && !sms_enabled)
 		return val_fail(err, errlen,
 			    "channel: SMS is not available on this server (no SMS transport is "
 			    "configured)");
-	if (strcmp(s, "EMAIL") != 0)
+	if (strcmp(s, "EMAIL") != 0 && strcmp(s, "SMS") != 0)
 		return val_fail(err, errlen, "channel: must be EMAIL or SMS");
 	in->channel = xstrdup(s);
 	return 0;
@@ -96,8 +106,9 @@ static int case_custom_data(json_object *data, char *err, size_t errlen)
 
 static int case_counterparty(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *cp, *address, *name, *company, *zone, *custom, *stored = NULL;
-	const char *addr;
+	json_object *cp, *address, *name, *company, *zone, *custom, *stored = NULL, *norm = NULL;
+	const char *addr, *why;
+	char number[SMS_E164_SIZE];
 	int rc = -1;
 
 	if (val_get_object(body, "counterparty", "counterparty", 1, &cp, err, errlen) < 0 ||
@@ -105,7 +116,16 @@ static int case_counterparty(json_object *body, struct case_input *in, char *err
 		       err, errlen) < 0)
 		goto out;
 	addr = json_object_get_string(address);
-	if (!validate_email_address(addr, (size_t)json_object_get_string_len(address))) {
+	if (strcmp(in->channel, "SMS") == 0) {
+		/* The stored form has no spaces, dashes or dots (doc/api.md, SMS). */
+		if (sms_e164_normalise(addr, (size_t)json_object_get_string_len(address), number,
+				       &why) < 0) {
+			val_fail(err, errlen, "counterparty.address: %s", why);
+			goto out;
+		}
+		addr = number;
+		norm = json_object_new_string(number);
+	} else if (!validate_email_address(addr, (size_t)json_object_get_string_len(address))) {
 		val_fail(err, errlen, "counterparty.address: must be an email address");
 		goto out;
 	}
@@ -124,7 +144,7 @@ static int case_counterparty(json_object *body, struct case_input *in, char *err
 	    (custom && case_custom_data(custom, err, errlen) < 0))
 		goto out;
 	stored = val_new_object();
-	val_add_member(stored, "address", address);
+	val_add_member(stored, "address", norm ? norm : address);
 	val_add_member(stored, "name", name);
 	val_add_member(stored, "company", company);
 	val_add_member(stored, "timezone", zone);
@@ -134,6 +154,7 @@ static int case_counterparty(json_object *body, struct case_input *in, char *err
 	rc = 0;
 out:
 	json_object_put(stored);
+	json_object_put(norm);
 	return rc;
 }
 
@@ -256,6 +277,21 @@ static int case_metadata(json_object *body, struct case_input *in, char *err, si
 	return 0;
 }
 
+/* sendWindow (doc/api.md "Send windows"): kept with only its documented members, as given. */
+static int case_send_window(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *v = val_member(body, "sendWindow"), *stored = NULL;
+	struct send_window w;
+
+	if (!v)
+		return 0;
+	if (send_window_from_json(v, "sendWindow", &w, &stored, err, errlen) < 0)
+		return -1;
+	in->send_window_json = val_to_json(stored);
+	json_object_put(stored);
+	return 0;
+}
+
 /* The fields of a POST /cases body, checked in this order; the first failure is the one
  * reported. Each function validates one field (or one object such as counterparty) and
  * stores it in *in; a later one may read what an earlier one stored (in->channel). A new
@@ -273,6 +309,7 @@ static int (*const case_fields[])(json_object *body, struct case_input *in, char
 	case_result_schema,
 	case_webhook_url,
 	case_metadata,
+	case_send_window,
 };
 
 int validate_case(json_object *body, struct case_input *out, char *err, size_t errlen)
@@ -311,5 +348,6 @@ void case_input_free(struct case_input *in)
 	free(in->result_schema_json);
 	free(in->metadata_json);
 	free(in->client_webhook_url);
+	free(in->send_window_json);
 	memset(in, 0, sizeof *in);
 }

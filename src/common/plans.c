@@ -60,3 +60,12 @@ void plans_month_bounds(int64_t now_ms, int64_t *start_r, int64_t *end_r)
 	else
 		*end_r = days_from_civil(y, m + 1, 1) * 86400000;
 }
+
+int plans_month_key(int64_t now_ms)
+{
+	time_t secs = (time_t)(now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	return (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+}

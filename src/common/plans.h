@@ -1,4 +1,5 @@
-/* plans.h: the plans of SPEC §7, their monthly caps and the UTC month they count in. */
+/* plans.h: the plans of doc/api.md, "Limits", their monthly caps and the UTC month they
+ * count in. */
 #ifndef OFFLOAD_PLANS_H
 #define OFFLOAD_PLANS_H
 
@@ -24,5 +25,9 @@ int plans_load_caps(struct cfg *cfg, int64_t caps[PLAN_COUNT], const char **erro
 
 /* The UTC calendar month containing now_ms: [*start_r, *end_r) in Unix ms. */
 void plans_month_bounds(int64_t now_ms, int64_t *start_r, int64_t *end_r);
+
+/* The UTC calendar month containing now_ms as YYYYMM (202612): the key of the usage the caps
+ * count (table usage_monthly). */
+int plans_month_key(int64_t now_ms);
 
 #endif

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "No time scheduled" (SPEC §2). */
+/* "No time scheduled" (doc/api.md, "Requests and responses"). */
 #define OFFLOAD_NEVER_MS INT64_C(253402300799999)
 
 /* Wall clock in Unix milliseconds. Take it once per request or step and pass it down. */
@@ -17,7 +17,8 @@ int64_t util_now_us(void);
 void util_uuid_v4(char out[37]);
 /* 1 when s is a lowercase or uppercase canonical UUID of exactly 36 chars, else 0. */
 int util_uuid_valid(const char *s);
-/* 1 when s is a UUID as the service writes it (SPEC §2: lowercase hex), else 0. The API
+/* 1 when s is a UUID as the service writes it (doc/api.md, "Requests and responses":
+ * lowercase hex), else 0. The API
  * takes ids only in this form, so an id in capitals is not found (the id columns compare
  * without case). */
 int util_uuid_canonical(const char *s);

@@ -1,16 +1,20 @@
 /* cmd-case.c: 'offloadctl case': show one case as the API shows it (plus what only the
- * operator sees), list cases, and nudge a case's next action to now.
+ * operator sees), list cases, nudge a case's next action to now, and delete a case.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ctl/ctl.h"
 #include "store/admin.h"
 #include "store/agent_calls.h"
 #include "store/caseview.h"
+#include "store/db.h"
+#include "store/erase.h"
 #include "store/types.h"
 
 static void print_case_human(json_object *c)
@@ -219,10 +223,114 @@ static int cmd_case_nudge(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* How often the lease of a worker busy with the case is looked at again, in ms. */
+#define DELETE_POLL_MS 250
+
+static void print_deleted(const struct ctl *ctl, const char *id, int resumed,
+			  const struct store_erase_counts *n)
+{
+	json_object *o;
+
+	if (!ctl->json) {
+		printf("case %s deleted%s: %lld messages, %lld attachments, %lld files, %lld events, "
+		       "%lld webhook deliveries, %lld agent calls, %lld Idempotency-Keys\n", id,
+		       resumed ? " (an earlier delete had begun it)" : "", (long long)n->messages,
+		       (long long)n->attachments, (long long)n->files, (long long)n->events,
+		       (long long)n->deliveries, (long long)n->agent_calls,
+		       (long long)n->idempotency);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "caseId", json_object_new_string(id));
+	json_object_object_add(o, "deleted", json_object_new_boolean(1));
+	json_object_object_add(o, "resumed", json_object_new_boolean(resumed));
+	json_object_object_add(o, "messages", json_object_new_int64(n->messages));
+	json_object_object_add(o, "attachments", json_object_new_int64(n->attachments));
+	json_object_object_add(o, "files", json_object_new_int64(n->files));
+	json_object_object_add(o, "events", json_object_new_int64(n->events));
+	json_object_object_add(o, "webhookDeliveries", json_object_new_int64(n->deliveries));
+	json_object_object_add(o, "agentCalls", json_object_new_int64(n->agent_calls));
+	json_object_object_add(o, "idempotencyKeys", json_object_new_int64(n->idempotency));
+	print_json(o);
+	json_object_put(o);
+}
+
+static int cmd_case_delete(struct ctl *ctl, int argc, char **argv)
+{
+	const char *pos[1] = { NULL }, *wait_s = NULL, *err = NULL, *files_dir;
+	struct opt opts[] = { { "wait", &wait_s, NULL }, { NULL, NULL, NULL } };
+	struct store_erase_counts counts = { 0 };
+	enum store_erase_begin begun;
+	int64_t wait_s_n = 600, deadline, lease_until = 0;
+	char when[32];
+	int n, said = 0, r = parse_sub(argc, argv, opts, pos, 1, &n, &ctl->json);
+
+	if (r == 1) {
+		printf("usage: offloadctl case delete CASE_ID [--wait SECONDS] [--json]\n\n"
+		       "Deletes the case, whatever its status, with everything kept for it: its\n"
+		       "messages, raw mail and attachment files, input requests, events, webhook\n"
+		       "deliveries, agent call records and the Idempotency-Key that created it (an\n"
+		       "erasure request). An open case sends no further mail. When a worker is\n"
+		       "working on the case, waits until its step is over, at most --wait seconds\n"
+		       "(default 600; 0: do not wait), and otherwise fails having deleted nothing.\n"
+		       "The case's usage still counts against its client's monthly cap. Running it\n"
+		       "again finishes a delete that stopped half-way.\n");
+		return 0;
+	}
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("case delete needs a CASE_ID");
+	if (!util_uuid_canonical(pos[0]))
+		return usage_error("'%.64s' is not a CASE_ID (a lowercase UUID, as 'case list' shows "
+				   "it)", pos[0]);
+	if (wait_s && (util_parse_int64(wait_s, &wait_s_n) < 0 || wait_s_n < 0 || wait_s_n > 86400))
+		return usage_error("--wait must be from 0 to 86400 seconds");
+	if (open_db(ctl) < 0)
+		return 1;
+	files_dir = cfg_get(ctl->cfg, "files", "dir", "/var/lib/offload/files");
+	deadline = util_now_ms() + wait_s_n * 1000;
+	for (;;) {
+		int64_t now = util_now_ms();
+
+		if (store_erase_begin(ctl->db, pos[0], STORE_ERASE_REQUEST, -1, now, &begun,
+				      &lease_until) < 0) {
+			log_error("case delete: %s", db_error(ctl->db));
+			return 1;
+		}
+		if (begun != STORE_ERASE_BUSY)
+			break;
+		util_iso8601_ms(lease_until, when);
+		if (now >= deadline) {
+			log_error("case %s: a worker is working on it (its lease ends at %s); nothing "
+				  "was deleted: try again, or with a longer --wait", pos[0], when);
+			return 1;
+		}
+		if (!said++)
+			log_info("case %s: waiting for the worker working on it (its lease ends at %s)",
+				 pos[0], when);
+		usleep(DELETE_POLL_MS * 1000);
+	}
+	if (begun == STORE_ERASE_NOT_FOUND) {
+		log_error("no case %s", pos[0]);
+		return EXIT_NOT_FOUND;
+	}
+	if (store_erase_finish(ctl->db, files_dir, pos[0], &counts, &err) < 0) {
+		log_error("case %s: the case is gone, but deleting what was kept for it stopped: %s; "
+			  "run the command again (or a worker pass finishes it within minutes)", pos[0],
+			  err ? err : "unknown error");
+		return 1;
+	}
+	log_info("case %s erased", pos[0]);
+	print_deleted(ctl, pos[0], begun == STORE_ERASE_PENDING, &counts);
+	return 0;
+}
+
 static const struct ctl_verb verbs[] = {
 	{ "show", cmd_case_show },
 	{ "list", cmd_case_list },
 	{ "nudge", cmd_case_nudge },
+	{ "delete", cmd_case_delete },
 	{ NULL, NULL },
 };
 
@@ -231,6 +339,7 @@ const struct ctl_group ctl_group_case = {
 	"  case show CASE_ID [--transcript]         show one case as the API shows it\n"
 	"  case list [--client ID] [--status S] [--limit N]\n"
 	"                                           list cases, most recently updated first\n"
-	"  case nudge CASE_ID                       make the case's next action due now\n",
+	"  case nudge CASE_ID                       make the case's next action due now\n"
+	"  case delete CASE_ID [--wait SECONDS]     delete the case with everything kept for it\n",
 	verbs,
 };

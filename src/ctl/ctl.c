@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "ctl/ctl.h"
+#include "store/db.h"
 
 int usage_error(const char *fmt, ...)
 {

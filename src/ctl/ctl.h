@@ -7,8 +7,8 @@
 
 #include <json-c/json.h>
 
-#include "common/cfg.h"
-#include "store/db.h"
+struct cfg;
+struct db;
 
 /* Exit codes: 0 done, 1 failed, 2 bad usage, 3 not found. */
 #define EXIT_USAGE 2

@@ -24,6 +24,7 @@
 	G(case)         \
 	G(webhook)      \
 	G(idempotency)  \
+	G(sms)          \
 	/* end of the list: every line above ends with a backslash */
 
 #define CTL_GROUP_DECLARE(group) extern const struct ctl_group ctl_group_##group;

@@ -85,12 +85,20 @@ char *ingest_first_word(const char *v);
 
 /* Finds the case of m (see ingest.h for the order) into case_id; *how_r names the rule
  * that decided (static storage). 1 found, 0 not, -1 database error. */
-int ingest_match_case(struct db *db, const struct ingest_mail *m, char case_id[37],
-		      const char **how_r, const char **error_r);
+int ingest_match_case(struct db *db, const struct ingest_settings *s,
+		      const struct ingest_mail *m, char case_id[37], const char **how_r,
+		      const char **error_r);
 /* The sender rule (doc/hostile-input.md): 1 when m's sender may speak for case_id, 0 not,
  * -1 database error. */
 int ingest_sender_matches_case(struct db *db, const struct ingest_mail *m, const char *case_id,
 			       const char **error_r);
+/* The reply-domain rule (doc/operator-guide.md, "Sender identities per client"): 0 when m
+ * was addressed (To, Cc) to a case address at one of our domains that is not case_id's
+ * reply domain (logged, naming how it matched), 1 when it may belong to case_id, -1
+ * database error. */
+int ingest_reply_domain_matches_case(struct db *db, const struct ingest_settings *s,
+				     const struct ingest_mail *m, const char *case_id,
+				     const char *how, const char **error_r);
 
 /* ---- files.c: the raw copy and unparsable mail on disk */
 

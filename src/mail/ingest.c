@@ -190,7 +190,7 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 		result = INGEST_DUPLICATE;
 		goto out;
 	}
-	r = ingest_match_case(db, &m, case_id, &how, &dberr);
+	r = ingest_match_case(db, s, &m, case_id, &how, &dberr);
 	if (r < 0)
 		goto db_trouble;
 	/* Reports are believed only at a valid bounce tag (mail/verp.h), never by Message-ID. */
@@ -206,6 +206,14 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 				 m.message_id, case_id, how, m.from_addr ? m.from_addr : "(no sender)");
 			case_id[0] = '\0';
 		}
+	}
+	/* A reply to one client's address never attaches to another client's case. */
+	if (*case_id) {
+		r = ingest_reply_domain_matches_case(db, s, &m, case_id, how, &dberr);
+		if (r < 0)
+			goto db_trouble;
+		if (r == 0)
+			case_id[0] = '\0';
 	}
 	/* A person's message also needs the receiving MTA's word, when the operator names it. */
 	if (*case_id && !verp_kind_is_report(m.kind) &&

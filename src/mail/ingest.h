@@ -107,9 +107,14 @@ const char *ingest_result_name(enum ingest_result result);
  * Parses, matches and stores one inbound message.
  *
  * Matching, first hit wins: In-Reply-To, then each References id newest first, against
- * the Message-IDs of outbound messages; then a plus address local+<caseId>@… in To, Cc
- * or Delivered-To naming an existing case; then, for reports, the Message-ID of the
- * original message inside the report. The sender rule then applies: a person's message
+ * the Message-IDs of outbound messages; then a plus address local+<caseId>@domain in To,
+ * Cc or Delivered-To naming an existing case at its reply domain (its client's sender
+ * identity's, else the domain of s->inbox_address; store/senders.h); then, for reports,
+ * the Message-ID of the original message inside the report. The reply-domain rule then
+ * applies to a person's message: one whose To or Cc holds a case address at another of
+ * our domains (another client's reply domain, or the server's when the case's client has
+ * its own) is stored unmatched (logged), so a reply to one client's address never
+ * attaches to another client's case. The sender rule then applies: a person's message
  * (reply, auto-reply) stays with the case only when its From address is the case's
  * counterparty address or at the same domain; otherwise it is stored unmatched (logged),
  * because anyone who saw one of our messages can copy its ids; with s->authserv_id set it

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "mail/identity.h"
 #include "mail/smtp.h"
 #include "mail/tls.h"
 #include "mail/verp.h"
@@ -27,6 +28,7 @@ struct smtp {
 	struct db *db;         /* connects once, to read the bounce-tag key */
 	unsigned char key[STORE_MAILKEY_LEN];
 	int have_key;
+	long connections;      /* opened so far (CURLINFO_NUM_CONNECTS summed) */
 };
 
 struct upload {
@@ -181,8 +183,8 @@ static char *header_value(const char *raw, size_t len, const char *name)
  * and X-Offload-Case, as compose.c writes them); fallback when raw has neither. NULL with
  * reply_r set when the key cannot be read (a temporary failure).
  */
-static char *envelope_sender(struct smtp *s, const char *raw, size_t len, const char *fallback,
-			     char *reply_r, size_t cap)
+static char *envelope_sender(struct smtp *s, const char *bounce_address, const char *raw,
+			     size_t len, const char *fallback, char *reply_r, size_t cap)
 {
 	char *msgid = header_value(raw, len, "Message-ID");
 	char *case_id = header_value(raw, len, "X-Offload-Case");
@@ -208,7 +210,7 @@ static char *envelope_sender(struct smtp *s, const char *raw, size_t len, const 
 		db_close(&s->db);
 	}
 	if (verp_tag_make(s->key, case_id, msgid, tag) == 0)
-		out = verp_address(s->bounce_address, tag);
+		out = verp_address(bounce_address, tag);
 	else
 		out = xstrdup(fallback);
 out:
@@ -217,14 +219,26 @@ out:
 	return out;
 }
 
-enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, const char *raw,
-			   size_t len, char *reply_r, size_t cap)
+long smtp_connections(const struct smtp *s)
+{
+	return s->connections;
+}
+
+enum smtp_result smtp_send(struct smtp *s, const struct smtp_route *route, const char *from,
+			   const char *rcpt, const char *raw, size_t len, char *reply_r, size_t cap)
 {
 	struct upload up = { raw, len, 0 };
 	struct replies replies = { "", 0, 0 };
 	struct curl_slist *rcpts = NULL;
-	char *sender = envelope_sender(s, raw, len, from, reply_r, cap);
+	const char *url = route && route->url ? route->url : s->url;
+	const char *user = route && route->url ? (route->user ? route->user : "") : s->user;
+	const char *password = route && route->url ? route->password : s->password;
+	char *bounce = route && route->bounce_domain
+			       ? mail_identity_rehome(s->bounce_address, route->bounce_domain)
+			       : xstrdup(s->bounce_address);
+	char *sender = envelope_sender(s, bounce, raw, len, from, reply_r, cap);
 	char *mail_from = NULL;
+	long connects = 0;
 	char *rcpt_to = xasprintf("<%s>", rcpt);
 	enum smtp_result result = SMTP_TEMPORARY;
 	const char *tls_error;
@@ -246,7 +260,10 @@ enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, c
 	/* Options start afresh for every message; the open connection stays in the handle. */
 	curl_easy_reset(h);
 	rcpts = curl_slist_append(rcpts, rcpt_to);
-	curl_easy_setopt(h, CURLOPT_URL, s->url);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	/* A connection per distinct server and login stays open in the handle (curl matches
+	 * them by scheme, host, port and credentials). */
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)SMTP_MAX_CONNECTIONS);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, mail_from);
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpts);
 	curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
@@ -257,25 +274,27 @@ enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, c
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, s->timeout_s);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	mail_tls_setopt(h, s->cfg, *s->user != '\0');
+	mail_tls_setopt(h, s->cfg, *user != '\0');
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, debug_cb);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &replies);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-	if (*s->user) {
-		curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, s->password ? s->password : "");
+	if (*user) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, password ? password : "");
 	}
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		s->connections += connects;
 	if (cc == CURLE_OK) {
 		snprintf(reply_r, cap, "%s", replies.last);
 		result = SMTP_SENT;
 	} else if (code >= 500 && code < 600) {
 		snprintf(reply_r, cap, "%s", replies.last[0] ? replies.last : curl_easy_strerror(cc));
 		result = SMTP_PERMANENT;
-	} else if ((tls_error = mail_tls_error(cc, *s->user != '\0')) != NULL) {
+	} else if ((tls_error = mail_tls_error(cc, *user != '\0')) != NULL) {
 		/* The one line the worker logs when it gives the event back. */
-		snprintf(reply_r, cap, "%s: %s", s->url, tls_error);
+		snprintf(reply_r, cap, "%s: %s", url, tls_error);
 		result = SMTP_TEMPORARY;
 	} else {
 		/* 4xx, no answer at all, TLS or network trouble: all worth another try. */
@@ -285,6 +304,7 @@ enum smtp_result smtp_send(struct smtp *s, const char *from, const char *rcpt, c
 	}
 out:
 	curl_slist_free_all(rcpts);
+	free(bounce);
 	free(sender);
 	free(mail_from);
 	free(rcpt_to);

@@ -1,10 +1,14 @@
-/* attachments.c: one attachment by id, its bytes in attachment_chunks, and the download-link
- * signing key. */
+/* attachments.c: one attachment by id, its bytes in attachment_chunks, the download-link
+ * signing key, and deleting the attachments of an erased case. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/rmfiles.h"
+#include "common/xalloc.h"
 #include "store/attachments.h"
 #include "store/db.h"
+#include "store/lease.h"
 #include "store/tx.h"
 
 static void copy(char *dst, size_t cap, const char *src)
@@ -15,9 +19,12 @@ static void copy(char *dst, size_t cap, const char *src)
 int store_attachment_get(struct db *db, const char *attachment_id, struct store_attachment *a_r,
 			 const char **error_r)
 {
+	/* Only while its case exists: a case being erased (store/erase.h) loses its case row
+	 * first, and its download links fail from then on. */
 	static const char sql[] =
-		"SELECT id, case_id, name, size, content_type, storage_path, message_id, inbox_id,"
-		" received_at, sha256 FROM attachments WHERE id = ?";
+		"SELECT a.id, a.case_id, a.name, a.size, a.content_type, a.storage_path,"
+		" a.message_id, a.inbox_id, a.received_at, a.sha256 FROM attachments a"
+		" JOIN cases c ON c.id = a.case_id WHERE a.id = ?";
 	struct db_arg args[] = { DB_STR(attachment_id) };
 	struct db_res *res = NULL;
 	int rc = -1;
@@ -153,6 +160,64 @@ int store_files_signing_key(struct db *db, unsigned char *key_r, size_t cap, siz
 	memcpy(key_r, db_res_get(res, 0, 0), len);
 	*len_r = len;
 	rc = 1;
+out:
+	db_res_free(&res);
+	return rc;
+}
+
+_Static_assert(STORE_IN_MAX == 32, "the attachment batch's LIMIT must say STORE_IN_MAX");
+
+int store_attachments_delete_case(struct db *db, const char *files_dir, const char *case_id,
+				  int64_t *rows_r, int64_t *files_r, const char **error_r)
+{
+	static const char select_sql[] =
+		"SELECT id, storage_path FROM attachments WHERE case_id = ? ORDER BY id LIMIT 32";
+	static const char delete_sql[] =
+		"DELETE FROM attachments WHERE case_id = ? AND id IN (" STORE_IN_LIST ")";
+	struct db_arg sel[] = { DB_STR(case_id) };
+	struct db_arg del[1 + STORE_IN_MAX];
+	struct db_res *res = NULL;
+	char *paths[STORE_IN_MAX];
+	size_t n;
+	int rc = -1, failed = 0;
+
+	/* The bytes first, one attachment per transaction (store_case_attachment_bytes_delete):
+	 * a row without its bytes is never served, its case row being gone already. */
+	if (store_case_attachment_bytes_delete(db, case_id, error_r) < 0)
+		return -1;
+	for (;;) {
+		if (db_query(db, select_sql, sel, 1, &res) < 0) {
+			*error_r = db_error(db);
+			goto out;
+		}
+		n = db_res_rows(res);
+		if (n == 0)
+			break;
+		del[0] = DB_STR(case_id);
+		for (size_t i = 0; i < STORE_IN_MAX; i++)
+			del[1 + i] = i < n ? DB_STR(db_res_get(res, i, 0)) : DB_NULL;
+		if (db_query(db, delete_sql, del, 1 + STORE_IN_MAX, NULL) < 0) {
+			*error_r = db_error(db);
+			goto out;
+		}
+		*rows_r += db_affected_rows(db);
+		/* The rows are gone (autocommit): now their files. */
+		for (size_t i = 0; i < n; i++)
+			paths[i] = xstrdup(db_res_get(res, i, 1) ? db_res_get(res, i, 1) : "");
+		db_res_free(&res);
+		for (size_t i = 0; i < n; i++) {
+			int r = failed || !*paths[i] ? 0 : rmfiles_one(files_dir, paths[i], error_r);
+
+			*files_r += r > 0;
+			failed |= r < 0;
+			free(paths[i]);
+		}
+		if (failed)
+			goto out;
+	}
+	if (rmfiles_dir(files_dir, case_id, files_r, error_r) < 0)
+		goto out;
+	rc = 0;
 out:
 	db_res_free(&res);
 	return rc;

@@ -1,5 +1,5 @@
-/* attachments.h: attachment lookups of the API (doc/api.md), their bytes (table
- * attachment_chunks), and the key that signs download links. */
+/* attachments.h: attachment lookups of the API (doc/api.md, "Attachments"), their bytes
+ * (table attachment_chunks), and the key that signs download links. */
 #ifndef OFFLOAD_STORE_ATTACHMENTS_H
 #define OFFLOAD_STORE_ATTACHMENTS_H
 
@@ -30,7 +30,8 @@ struct store_attachment {
 };
 
 /*
- * Loads the attachment attachment_id. Returns 1 with *a_r filled, 0 when there is none, -1
+ * Loads the attachment attachment_id, if its case exists (not while the case is being
+ * erased). Returns 1 with *a_r filled, 0 when there is none, -1
  * on a database error (*error_r, for logs only).
  */
 int store_attachment_get(struct db *db, const char *attachment_id, struct store_attachment *a_r,
@@ -55,9 +56,9 @@ int store_attachment_bytes_stream(struct db *db, const char *attachment_id, int6
 				  store_attachment_sink *sink, void *arg, const char **error_r);
 
 /*
- * Deletes the bytes of every attachment of case_id (for erasure; the attachments rows and
- * any files of [files] dir stay the caller's business), one transaction per attachment so
- * that no writeset grows with the case. Returns the number of attachments whose bytes were
+ * Deletes the bytes of every attachment of case_id (store_attachments_delete_case calls it
+ * first; the attachments rows and any files of [files] dir stay), one transaction per
+ * attachment so that no writeset grows with the case. Returns the number of attachments whose bytes were
  * deleted, or -1 on a database error (*error_r). Safe to run again after a failure.
  */
 int store_case_attachment_bytes_delete(struct db *db, const char *case_id, const char **error_r);
@@ -69,5 +70,17 @@ int store_case_attachment_bytes_delete(struct db *db, const char *case_id, const
  */
 int store_files_signing_key(struct db *db, unsigned char *key_r, size_t cap, size_t *len_r,
 			    const char **error_r);
+
+/*
+ * Deletes every attachment of case_id (an erasure, store/erase.h): the bytes
+ * (store_case_attachment_bytes_delete), then the rows, up to STORE_IN_MAX per statement,
+ * each statement its own transaction; the file of each row
+ * (storage_path under files_dir) once its row is gone; then what is left in
+ * files_dir/<caseId>/ (bytes written by an inbound delivery that never committed) and the
+ * directory. Safe to run again after a crash or an error. Adds the rows deleted to *rows_r
+ * and the files removed to *files_r. Returns 0, or -1 with *error_r (for logs).
+ */
+int store_attachments_delete_case(struct db *db, const char *files_dir, const char *case_id,
+				  int64_t *rows_r, int64_t *files_r, const char **error_r);
 
 #endif

@@ -1,4 +1,5 @@
-/* auth.h: API keys as authentication sees them (SPEC §2): key hash -> client, state, plan. */
+/* auth.h: API keys as authentication sees them (doc/api.md, "Authentication"): key hash ->
+ * client, state, plan. */
 #ifndef OFFLOAD_STORE_AUTH_H
 #define OFFLOAD_STORE_AUTH_H
 

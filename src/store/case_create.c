@@ -10,6 +10,7 @@
 #include "store/case_create.h"
 #include "store/db.h"
 #include "store/idempotency.h"
+#include "store/sms.h"
 #include "store/tx.h"
 #include "store/types.h"
 
@@ -19,15 +20,15 @@
  * life of the process. (Sending the rows as one JSON parameter through JSON_TABLE measured 30
  * to 80 % more server CPU per case than VALUES lists.)
  */
-#define CASE_PARAMS 18
+#define CASE_PARAMS 19
 #define EVENT_PARAMS 4
 
 #define CASE_INSERT \
 	"INSERT INTO cases (id, client_id, client_reference_id, status, channel, created_at," \
 	" updated_at, next_action_at, attempt_count, max_attempts, follow_up_delay_hours," \
 	" counterparty_address, goal, counterparty, sender_persona, constraints_json," \
-	" result_schema, metadata, client_webhook_url) VALUES "
-#define CASE_ROW "(?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	" result_schema, metadata, client_webhook_url, send_window) VALUES "
+#define CASE_ROW "(?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define EVENT_INSERT "INSERT INTO events (case_id, type, state, available_at, created_at) VALUES "
 #define EVENT_ROW "(?, ?, 'pending', ?, ?)"
 
@@ -61,12 +62,12 @@ static void build_sql(void)
 	}
 }
 
-/* One client's usage in one UTC month (SPEC §7), counted once per batch. */
+/* One client's usage in one UTC month (doc/api.md, "Limits"), counted once per batch. */
 struct usage {
 	const char *client_id;
 	int64_t start, end;   /* the month */
-	int64_t created;      /* cases created in the month, before this batch */
-	int64_t finished;     /* billable cases finished in the month */
+	int64_t created;      /* cases created in the month, before this batch (deleted ones too) */
+	int64_t finished;     /* billable cases finished in the month (deleted ones too) */
 	int64_t admitted;     /* cases of this batch admitted so far */
 };
 
@@ -88,7 +89,7 @@ static void case_args(const struct store_case_new *c, struct db_arg *args)
 		DB_INT(c->follow_up_delay_hours), DB_STR(c->counterparty_address),
 		DB_STR(c->goal_json), DB_STR(c->counterparty_json), DB_STR(c->persona_json),
 		DB_STR(c->constraints_json), DB_STR(c->result_schema_json), DB_STR(c->metadata_json),
-		DB_STR(c->client_webhook_url),
+		DB_STR(c->client_webhook_url), DB_STR(c->send_window_json),
 	};
 
 	memcpy(args, row, sizeof row);
@@ -167,13 +168,17 @@ static struct usage *usage_find(struct batch *b, const char *client_id, int64_t 
 static int count_usage(struct db *db, struct batch *b)
 {
 	static const char lock_sql[] = "SELECT id FROM clients WHERE id = ? FOR UPDATE";
-	/* Billable: COMPLETED, and FAILED unless the mail system refused or reported it. */
+	/* Billable: COMPLETED, and FAILED unless the mail system refused or reported it. The
+	 * cases deleted since (store/erase.h) still count: their usage is kept as numbers. */
 	static const char count_sql[] =
 		"SELECT (SELECT COUNT(*) FROM cases WHERE client_id = ? AND created_at >= ?"
 		" AND created_at < ?),"
 		" (SELECT COUNT(*) FROM cases WHERE client_id = ? AND finished_at >= ?"
 		" AND finished_at < ? AND (status = ? OR (status = ? AND (result_status IS NULL"
-		" OR result_status NOT IN ('BOUNCED','REJECTED','COMPLAINED')))))";
+		" OR result_status NOT IN ('BOUNCED','REJECTED','COMPLAINED'))))),"
+		" (SELECT cases_created FROM usage_deleted WHERE client_id = ? AND month = ?),"
+		" (SELECT cases_finished_billable FROM usage_deleted WHERE client_id = ?"
+		" AND month = ?)";
 	struct db_res *res = NULL;
 
 	b->n_usage = 0;
@@ -198,6 +203,8 @@ static int count_usage(struct db *db, struct batch *b)
 			DB_STR(u->client_id), DB_INT(u->start), DB_INT(u->end),
 			DB_STR(store_case_status_name(CASE_COMPLETED)),
 			DB_STR(store_case_status_name(CASE_FAILED)),
+			DB_STR(u->client_id), DB_INT(plans_month_key(u->start)),
+			DB_STR(u->client_id), DB_INT(plans_month_key(u->start)),
 		};
 
 		if ((i == 0 || strcmp(u->client_id, b->usage[i - 1].client_id) != 0) &&
@@ -205,12 +212,82 @@ static int count_usage(struct db *db, struct batch *b)
 			return -1;
 		if (db_query(db, count_sql, count, sizeof count / sizeof count[0], &res) < 0)
 			return -1;
-		u->created = db_res_int(res, 0, 0);
-		u->finished = db_res_int(res, 0, 1);
+		u->created = db_res_int(res, 0, 0) + db_res_int(res, 0, 2);
+		u->finished = db_res_int(res, 0, 1) + db_res_int(res, 0, 3);
 		u->admitted = 0;
 		db_res_free(&res);
 	}
 	return 0;
+}
+
+static int is_sms(const struct store_case_create *it)
+{
+	return strcmp(it->row.channel, "SMS") == 0;
+}
+
+static int number_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The SMS rules (doc/api.md, SMS): locks the row of every number the batch's SMS cases go
+ * to, in strcmp order, then refuses the cases to a number that opted out or has an open SMS
+ * case (create_batch refuses a second case to one number within the batch). Sets the
+ * outcome of the refused items only.
+ */
+static int check_sms(struct db *db, struct batch *b)
+{
+	const char **numbers = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (is_sms(b->items[i]))
+			n++;
+	if (n == 0)
+		return 0;
+	numbers = xcalloc(n, sizeof *numbers);
+	n = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (is_sms(b->items[i]))
+			numbers[n++] = b->items[i]->row.counterparty_address;
+	qsort(numbers, n, sizeof *numbers, number_cmp);
+	for (size_t i = 0; i < n; i++)
+		if ((i == 0 || strcmp(numbers[i], numbers[i - 1]) != 0) &&
+		    store_sms_lock_number(db, numbers[i], b->items[0]->row.now_ms) < 0)
+			goto out;
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_case_create *it = b->items[i];
+		const char *number = it->row.counterparty_address;
+		int r;
+
+		if (!is_sms(it))
+			continue;
+		r = store_sms_opted_out(db, number);
+		if (r < 0)
+			goto out;
+		if (r) {
+			it->outcome = STORE_CASE_CREATE_SMS_OPTED_OUT;
+			continue;
+		}
+		r = store_sms_open_case(db, number, NULL, &it->busy_since);
+		if (r < 0)
+			goto out;
+		if (r)
+			it->outcome = STORE_CASE_CREATE_SMS_BUSY;
+	}
+	rc = 0;
+out:
+	free(numbers);
+	return rc;
+}
+
+/* Whether an item was refused, so that its Idempotency-Key is forgotten. */
+static int refused(enum store_case_create_outcome o)
+{
+	return o == STORE_CASE_CREATE_LIMITED || o == STORE_CASE_CREATE_SMS_BUSY ||
+	       o == STORE_CASE_CREATE_SMS_OPTED_OUT;
 }
 
 /* The transaction (store_tx_fn): decides every item from scratch, then writes. */
@@ -219,11 +296,28 @@ static int create_batch(struct db *db, void *arg)
 	struct batch *b = arg;
 	size_t admitted = 0;
 
-	if (count_usage(db, b) < 0)
+	for (size_t i = 0; i < b->n; i++)
+		b->items[i]->outcome = STORE_CASE_CREATE_PENDING;
+	if (check_sms(db, b) < 0 || count_usage(db, b) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		struct store_case_create *it = b->items[i];
 
+		if (it->outcome != STORE_CASE_CREATE_PENDING)
+			continue;
+		/* An SMS case admitted earlier in this batch to the same number goes first. */
+		for (size_t j = 0; is_sms(it) && j < i; j++) {
+			const struct store_case_create *e = b->items[j];
+
+			if (is_sms(e) && e->outcome == STORE_CASE_CREATE_CREATED &&
+			    strcmp(e->row.counterparty_address, it->row.counterparty_address) == 0) {
+				it->outcome = STORE_CASE_CREATE_SMS_BUSY;
+				it->busy_since = e->row.now_ms;
+				break;
+			}
+		}
+		if (it->outcome != STORE_CASE_CREATE_PENDING)
+			continue;
 		if (it->cap >= 0) {
 			int64_t start, end;
 			struct usage *u;
@@ -247,9 +341,10 @@ static int create_batch(struct db *db, void *arg)
 		if (!it->idem_key)
 			continue;
 		if (it->outcome == STORE_CASE_CREATE_CREATED &&
-		    store_idem_done(db, it->row.client_id, it->idem_key, 201, it->idem_body) < 0)
+		    store_idem_done(db, it->row.client_id, it->idem_key, 201, it->idem_body,
+				    it->row.id) < 0)
 			return -1;
-		if (it->outcome == STORE_CASE_CREATE_LIMITED &&
+		if (refused(it->outcome) &&
 		    store_idem_abandon(db, it->row.client_id, it->idem_key) < 0)
 			return -1;
 	}

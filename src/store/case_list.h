@@ -12,7 +12,7 @@ struct db;
 /* Most cases one page may hold. */
 #define STORE_CASE_LIST_MAX 200
 
-/* Which cases to list (SPEC §3 GET /cases). */
+/* Which cases to list (doc/api.md, "Listing and polling"). */
 struct store_case_list_query {
 	const char *client_id;            /* the caller: only its cases */
 	unsigned statuses;                /* bit (1u << status) per wanted status; 0: any */

@@ -18,7 +18,7 @@
 	" c.follow_up_delay_hours, c.goal, c.counterparty, c.sender_persona, c.constraints_json," \
 	" c.result_schema, c.metadata, c.result_status, c.result, c.failure_reason," \
 	" c.client_webhook_url, r.id, r.question, r.status, r.requested_at," \
-	" c.attachment_count > 0"
+	" c.attachment_count > 0, c.send_window"
 
 static const char case_sql[] =
 	"SELECT " CASE_COLUMNS
@@ -29,7 +29,7 @@ enum {
 	COL_NEXT, COL_ATTEMPTS, COL_MAX_ATTEMPTS, COL_DELAY, COL_GOAL, COL_COUNTERPARTY,
 	COL_PERSONA, COL_CONSTRAINTS, COL_SCHEMA, COL_METADATA, COL_RESULT_STATUS, COL_RESULT,
 	COL_FAILURE, COL_WEBHOOK, COL_IR_ID, COL_IR_QUESTION, COL_IR_STATUS, COL_IR_AT,
-	COL_HAS_ATTACHMENTS,
+	COL_HAS_ATTACHMENTS, COL_SEND_WINDOW,
 };
 
 static void add_str(json_object *o, const char *key, const char *v)
@@ -85,7 +85,7 @@ int caseview_attachments(struct db *db, const char *case_id, json_object **array
 int caseview_transcript(struct db *db, const char *case_id, char **text_r)
 {
 	static const char sql[] =
-		"SELECT created_at, direction, from_addr, to_addr, subject, body_text"
+		"SELECT created_at, direction, from_addr, to_addr, subject, body_text, channel"
 		" FROM messages WHERE case_id = ? ORDER BY created_at, id";
 	static const char cut[] = "\n\n[transcript truncated]";
 	struct db_arg args[] = { DB_STR(case_id) };
@@ -101,10 +101,14 @@ int caseview_transcript(struct db *db, const char *case_id, char **text_r)
 	for (size_t i = 0; i < db_res_rows(res); i++) {
 		char when[32];
 
+		/* An SMS has no subject (doc/api.md, SMS): its line is left out. */
+		int sms = strcmp(db_res_get(res, i, 6), "SMS") == 0;
+
 		util_iso8601_ms(db_res_int(res, i, 0), when);
-		if (buf_printf(&out, "%s--- %s %s ---\nFrom: %s\nTo: %s\nSubject: %s\n\n%s",
+		if (buf_printf(&out, "%s--- %s %s ---\nFrom: %s\nTo: %s\n%s%s%s\n%s",
 			       i ? "\n\n" : "", when, db_res_get(res, i, 1), db_res_get(res, i, 2),
-			       db_res_get(res, i, 3), db_res_get(res, i, 4),
+			       db_res_get(res, i, 3), sms ? "" : "Subject: ",
+			       sms ? "" : db_res_get(res, i, 4), sms ? "" : "\n",
 			       db_res_get(res, i, 5)) < 0) {
 			out.max += sizeof cut;
 			buf_puts(&out, cut);
@@ -235,7 +239,8 @@ static int write_attachments(struct db *db, const char *case_id, struct jw *w)
 #define GET(col) db_res_get(res, 0, (col))
 #define GETI(col) db_res_int(res, 0, (col))
 
-/* The case object from its row (SPEC §3 field order); -1 on a database error. */
+/* The case object from its row (the field order of doc/api.md, "GET /cases/{caseId}"); -1 on
+ * a database error. */
 static int write_case(struct db *db, const struct db_res *res, unsigned flags, struct jw *w)
 {
 	const char *id = GET(COL_ID);
@@ -266,6 +271,12 @@ static int write_case(struct db *db, const struct db_res *res, unsigned flags, s
 	jw_int(w, GETI(COL_MAX_ATTEMPTS));
 	jw_key(w, "followUpDelayHours");
 	jw_int(w, GETI(COL_DELAY));
+	/* Only when the case has its own (doc/api.md "Send windows"); the server's default
+	 * window is the worker's configuration, not part of the case. */
+	if (GET(COL_SEND_WINDOW)) {
+		jw_key(w, "sendWindow");
+		jw_stored(w, GET(COL_SEND_WINDOW));
+	}
 	jw_key(w, "goal");
 	jw_stored(w, GET(COL_GOAL));
 	jw_key(w, "counterparty");

@@ -1,4 +1,5 @@
-/* caseview.h: a case as the API shows it (SPEC §3 GET /cases/{id}), built from the database. */
+/* caseview.h: a case as the API shows it (doc/api.md, "GET /cases/{caseId}"), built from the
+ * database. */
 #ifndef OFFLOAD_CASEVIEW_H
 #define OFFLOAD_CASEVIEW_H
 

@@ -107,14 +107,15 @@ void store_idem_result_free(struct store_idem_result *res)
 }
 
 int store_idem_done(struct db *db, const char *client_id, const char *key, int status,
-		    const char *body)
+		    const char *body, const char *case_id)
 {
 	static const char sql[] =
 		"UPDATE idempotency_keys SET state = '" STATE_DONE "', response_status = ?,"
-		" response_body = ? WHERE client_id = ? AND idem_key = ?";
-	struct db_arg args[] = { DB_INT(status), DB_STR(body), DB_STR(client_id), DB_STR(key) };
+		" response_body = ?, case_id = ? WHERE client_id = ? AND idem_key = ?";
+	struct db_arg args[] = { DB_INT(status), DB_STR(body), DB_STR(case_id), DB_STR(client_id),
+				 DB_STR(key) };
 
-	return db_query(db, sql, args, 4, NULL);
+	return db_query(db, sql, args, 5, NULL);
 }
 
 int store_idem_abandon(struct db *db, const char *client_id, const char *key)

@@ -1,4 +1,5 @@
-/* idempotency.h: Idempotency-Keys of POST /cases (table idempotency_keys, SPEC §3). */
+/* idempotency.h: Idempotency-Keys of POST /cases (table idempotency_keys; doc/api.md,
+ * "Idempotent creation"). */
 #ifndef OFFLOAD_STORE_IDEMPOTENCY_H
 #define OFFLOAD_STORE_IDEMPOTENCY_H
 
@@ -41,11 +42,12 @@ void store_idem_result_free(struct store_idem_result *res);
 
 /*
  * Records the response of the request that holds key (state done): status and body (the
- * whole JSON envelope). Meant for the creating transaction, so it commits with the case.
- * Returns 0, or -1 on a database error.
+ * whole JSON envelope), and the case it created (case_id, or NULL), so that erasing the case
+ * forgets the key too (store/erase.h). Meant for the creating transaction, so it commits
+ * with the case. Returns 0, or -1 on a database error.
  */
 int store_idem_done(struct db *db, const char *client_id, const char *key, int status,
-		    const char *body);
+		    const char *body, const char *case_id);
 
 /*
  * Forgets key while it is still in flight (no case was created), so that the client may

@@ -126,6 +126,7 @@ struct inbound_tx {
 	size_t n_atts;
 	const struct store_inbound_event *event;
 	int64_t row_id; /* out */
+	int case_gone;  /* out: the matched case was deleted meanwhile */
 };
 
 static int inbound_tx_run(struct db *db, void *arg)
@@ -144,6 +145,25 @@ static int inbound_tx_run(struct db *db, void *arg)
 	int rc;
 
 	t->row_id = 0;
+	t->case_gone = 0;
+	/* The case row is locked first: an erasure (store/erase.h) deletes it under the same
+	 * lock, so a message either commits before the erasure begins (and goes with the
+	 * case) or finds the case gone and stores nothing for it. */
+	if (m->case_id) {
+		static const char lock_case[] = "SELECT id FROM cases WHERE id = ? FOR UPDATE";
+		struct db_arg args[] = { DB_STR(m->case_id) };
+		struct db_res *res = NULL;
+		size_t rows;
+
+		if (db_query(db, lock_case, args, 1, &res) < 0)
+			return -1;
+		rows = db_res_rows(res);
+		db_res_free(&res);
+		if (rows == 0) {
+			t->case_gone = 1;
+			return -1;
+		}
+	}
 	{
 		struct db_arg args[] = {
 			DB_STR(m->case_id),	DB_STR(m->kind),	  DB_STR(m->message_id),
@@ -217,6 +237,11 @@ enum store_message_result store_message_insert_inbound(struct db *db,
 	if (store_tx_run(db, inbound_tx_run, &t) == 0) {
 		*row_id_r = t.row_id;
 		return STORE_MESSAGE_STORED;
+	}
+	if (t.case_gone) {
+		/* Delivered again later, the message matches no case and is kept unmatched. */
+		*error_r = "the case was deleted while the message was being stored";
+		return STORE_MESSAGE_ERROR;
 	}
 	*error_r = db_error(db);
 	no = db_errno(db);

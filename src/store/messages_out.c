@@ -50,7 +50,8 @@ static int record_body(struct db *db, void *arg)
 	static const char sql[] =
 		"INSERT INTO messages (case_id, direction, kind, message_id, in_reply_to,"
 		" references_ids, from_addr, to_addr, subject, body_text, send_state, created_at,"
-		" event_id) SELECT id, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?"
+		" event_id, channel) SELECT id, 'outbound', ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?,"
+		" channel"
 		" FROM cases WHERE id = ? AND version = ? AND NOT EXISTS (SELECT 1 FROM messages m"
 		" WHERE m.event_id = ? AND m.message_id = ?)";
 	struct record_arg *r = arg;

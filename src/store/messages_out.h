@@ -1,6 +1,7 @@
 /* messages_out.h: the outbound rows of table messages as the worker writes them: recorded
  * with their Message-ID before the SMTP transaction ('sending'), then 'sent' or 'failed'
- * (SPEC §4.7: a retry after a crash finds and re-sends the same message). */
+ * (doc/operator-guide.md, "The worker timer": a retry after a crash finds and re-sends the
+ * same message). */
 #ifndef OFFLOAD_STORE_MESSAGES_OUT_H
 #define OFFLOAD_STORE_MESSAGES_OUT_H
 

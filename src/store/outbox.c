@@ -1,4 +1,5 @@
-/* outbox.c: the webhook outbox: the exact envelope of SPEC §5, written with the transition. */
+/* outbox.c: the webhook outbox: the exact envelope of doc/api.md, "Webhooks", written with
+ * the transition. */
 #include <stdio.h>
 #include <string.h>
 

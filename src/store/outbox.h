@@ -1,4 +1,5 @@
-/* outbox.h: webhook events written in the same transaction as the case transition (SPEC §5). */
+/* outbox.h: webhook events written in the same transaction as the case transition
+ * (doc/api.md, "Webhooks"). */
 #ifndef OFFLOAD_OUTBOX_H
 #define OFFLOAD_OUTBOX_H
 

@@ -25,7 +25,7 @@ struct store_stats {
 	int64_t deliveries_due;        /* pending deliveries whose next attempt is due */
 };
 
-/* The agent's language-model calls by call and outcome (SPEC §6). */
+/* The agent's language-model calls by call and outcome (doc/operator-guide.md, "The agent"). */
 struct store_agent_usage {
 	char call[65];      /* draft_message, evaluate_thread, ... */
 	char outcome[33];   /* ok, bad_output, ... */

@@ -17,6 +17,7 @@ static const char *const event_names[EVENT_TYPE_COUNT] = {
 	[EVENT_INPUT_PROVIDED] = "INPUT_PROVIDED",
 	[EVENT_BOUNCE_RECEIVED] = "BOUNCE_RECEIVED",
 	[EVENT_COMPLAINT_RECEIVED] = "COMPLAINT_RECEIVED",
+	[EVENT_SMS_OPT_OUT] = "SMS_OPT_OUT",
 };
 
 static int lookup(const char *const *names, int n, const char *name)

@@ -2,7 +2,7 @@
 #ifndef OFFLOAD_STORE_TYPES_H
 #define OFFLOAD_STORE_TYPES_H
 
-/* SPEC §4 statuses; the stored text is store_case_status_name(). */
+/* The statuses of doc/api.md, "Lifecycle"; the stored text is store_case_status_name(). */
 enum store_case_status {
 	CASE_CREATED,      /* stored, first message not sent yet */
 	CASE_RUNNING,      /* outreach sent; waiting for a reply or the next follow-up */
@@ -20,6 +20,7 @@ enum store_event_type {
 	EVENT_INPUT_PROVIDED,     /* the operator answered POST /cases/{id}/input */
 	EVENT_BOUNCE_RECEIVED,    /* an RFC 3464 report with Action: failed */
 	EVENT_COMPLAINT_RECEIVED, /* an RFC 5965 feedback report */
+	EVENT_SMS_OPT_OUT,        /* the counterparty answered an SMS with STOP (or the like) */
 	EVENT_TYPE_COUNT
 };
 

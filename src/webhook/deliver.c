@@ -1,5 +1,5 @@
 /* deliver.c: the webhook outbox's delivery side: leased claims, signed POSTs through the SSRF
- * guard, outcomes, retries (REFERENCES §1 Standard Webhooks, §7 SSRF). */
+ * guard, outcomes, retries (doc/api.md, "Webhooks"). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>

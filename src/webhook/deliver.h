@@ -1,6 +1,6 @@
-/* deliver.h: webhook delivery from the outbox (SPEC §5 [beyond]): claim due deliveries with a
- * lease, POST them signed in the Standard Webhooks style, record the outcome, retry on a
- * schedule, give up as 'dead'. Also the purge of expired Idempotency-Keys. */
+/* deliver.h: webhook delivery from the outbox (doc/api.md, "Webhooks"): claim due deliveries
+ * with a lease, POST them signed in the Standard Webhooks style, record the outcome, retry on
+ * a schedule, give up as 'dead'. Also the purge of expired Idempotency-Keys. */
 #ifndef OFFLOAD_DELIVER_H
 #define OFFLOAD_DELIVER_H
 
@@ -11,7 +11,7 @@ struct cfg;
 struct db;
 
 /* The default [webhook] retry_schedule_s: the waits after the 1st, 2nd, … failed attempt
- * (about 37.6 h from the first attempt to the last of 9). */
+ * (about 23.6 h from the first attempt to the last of 8). */
 #define WEBHOOK_DEFAULT_SCHEDULE "5,300,1800,7200,18000,36000,21600"
 /* At most this many retries in a schedule; each wait at most a week. */
 #define WEBHOOK_MAX_RETRIES 64
@@ -61,9 +61,9 @@ int webhook_deliver_due_case(struct db *db, struct cfg *cfg, const char *owner,
 			     int64_t deadline_ms, const char *case_id, struct webhook_stats *stats_r);
 
 /*
- * Deletes Idempotency-Keys created 24 h or more before now_ms (SPEC §3: keys are kept 24 h),
- * in batches of 1000 so no statement holds many locks. Returns the number deleted, or -1 on
- * a database error (logged).
+ * Deletes Idempotency-Keys created 24 h or more before now_ms (doc/api.md, "Idempotent
+ * creation": keys are kept 24 h), in batches of 1000 so no statement holds many locks.
+ * Returns the number deleted, or -1 on a database error (logged).
  */
 int webhook_purge_idempotency(struct db *db, int64_t now_ms);
 

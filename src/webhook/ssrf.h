@@ -1,5 +1,5 @@
-/* ssrf.h: which addresses a webhook may reach (REFERENCES §7): the address check and the
- * resolve-then-check step whose result delivery pins with CURLOPT_RESOLVE. */
+/* ssrf.h: which addresses a webhook may reach (doc/api.md, "Webhooks"): the address check
+ * and the resolve-then-check step whose result delivery pins with CURLOPT_RESOLVE. */
 #ifndef OFFLOAD_SSRF_H
 #define OFFLOAD_SSRF_H
 

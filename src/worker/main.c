@@ -22,6 +22,8 @@
 #include "store/db.h"
 #include "store/events.h"
 #include "webhook/deliver.h"
+#include "worker/sender.h"
+#include "worker/window.h"
 #include "worker/worker.h"
 
 #define MAX_CONCURRENCY 64
@@ -77,8 +79,12 @@ static void usage(FILE *f)
 		"Works the due cases of Offload: reads new mail over IMAP (when [mail] imap_url is\n"
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
-		"over SMTP and moves each case on (SPEC §4), then delivers due webhooks and forgets\n"
-		"Idempotency-Keys older than 24 h. Several workers may run at once.\n"
+		"over SMTP (each client's mail with its own sender identity when it has one, from\n"
+		"'offloadctl client set'; SMS cases through Kannel's sendsms; holding those that fall\n"
+		"outside the case's send window until it opens) and moves each case on, then delivers\n"
+		"due webhooks, forgets Idempotency-Keys older than 24 h and deletes finished cases\n"
+		"older than [retention] finished_days (at most 500 a pass). Several workers may run\n"
+		"at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
 		"                      " SYSCONFDIR "/offload/offload.conf)\n"
@@ -88,10 +94,12 @@ static void usage(FILE *f)
 		"  -v, --verbose       log more\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
+		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts\n"
+		"send_window timezone,\n"
 		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
 		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
-		"[webhook] * (delivery), [agent] *, [database] *. Progress goes to stderr: a line per case transition and\n"
+		"[webhook] * (delivery), [agent] *, [sms] *, [retention] finished_days, [database] *.\n"
+		"Progress goes to stderr: a line per case transition and\n"
 		"a summary line per pass. Exit status: 0 the pass ran, 1 it could not (configuration,\n"
 		"database), 2 bad usage.\n");
 }
@@ -176,6 +184,7 @@ static void *work(void *arg)
 	}
 	w.smtp = smtp_new(p->cfg, &err);
 	w.agent = agent_new(p->cfg, &err);
+	w.senders = worker_senders_new();
 	if (!w.smtp || !w.agent) {
 		log_error("%s: %s", cfg_path(p->cfg), err);
 		goto out;
@@ -197,9 +206,12 @@ out:
 	p->total.sent += w.stats.sent;
 	p->total.retried += w.stats.retried;
 	p->total.transitions += w.stats.transitions;
+	p->total.held += w.stats.held;
 	p->total.smtp_us += w.stats.smtp_us;
 	p->total.agent_us += w.stats.agent_us;
+	p->total.smtp_connections += w.smtp ? smtp_connections(w.smtp) : 0;
 	pthread_mutex_unlock(&p->lock);
+	worker_senders_free(&w.senders);
 	agent_free(&w.agent);
 	smtp_free(&w.smtp);
 	db_close(&w.db);
@@ -274,15 +286,16 @@ static int deliver_webhooks(struct cfg *cfg, const char *owner, int64_t deadline
 
 /* One pass: returns 0, or -1 when it could not work at all. */
 static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t concurrency,
-		    int64_t budget_s, int64_t batch, int64_t follow_up_batch, int64_t mail_batch)
+		    int64_t budget_s, int64_t batch, int64_t follow_up_batch, int64_t mail_batch,
+		    int64_t retention_days)
 {
 	struct pass p;
 	pthread_t tids[MAX_CONCURRENCY];
 	struct thread_arg args[MAX_CONCURRENCY];
 	int64_t start = util_now_ms();
-	int started = 0, rc = 0;
+	int started = 0, rc = 0, purged = 0;
 
-	char host[40] = "host";
+	char host[40] = "host", held[64] = "";
 	unsigned char rnd[4];
 	char hex[9];
 
@@ -313,16 +326,53 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 		rc = -1;
 	if (!stop_requested && deliver_webhooks(cfg, p.owner, p.deadline_ms) < 0)
 		rc = -1;
+	/* After a failed connection the pass already said why: no third try for housekeeping. */
+	if (!stop_requested && !p.db_error[0] &&
+	    worker_retention_pass(cfg, retention_days, util_now_ms(), &purged) < 0)
+		rc = -1;
+	if (p.total.held)
+		snprintf(held, sizeof held, ", %d held for their send window", p.total.held);
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
-		 "%lld ms (threads spent %lld ms in SMTP, %lld ms in the agent)%s%s%s", p.total.events,
-		 p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
+		 "%d cases purged, %lld ms (threads spent %lld ms in SMTP with %ld connections "
+		 "opened, %lld ms in the agent)%s%s%s%s",
+		 p.total.events, p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
+		 purged,
 		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
-		 (long long)(p.total.agent_us / 1000),
+		 p.total.smtp_connections,
+		 (long long)(p.total.agent_us / 1000), held,
 		 p.db_error[0] ? " (database unavailable: " : p.claim_failed ?
 		 " (claiming failed: database trouble)" : (!p.drained && !stop_requested) ?
 		 " (budget spent; work remains)" : "", p.db_error, p.db_error[0] ? ")" : "");
 	pthread_mutex_destroy(&p.lock);
 	return rc;
+}
+
+/* [worker] send_window and timezone (doc/operator-guide.md "Send windows"). 0, or -1 with
+ * *err naming the key. */
+static int load_windows(struct cfg *cfg, struct worker_settings *s, const char **err)
+{
+	static char msg[400];
+	const char *zone = cfg_get(cfg, "worker", "timezone", "UTC");
+	const char *spec = cfg_get(cfg, "worker", "send_window", "");
+	const char *why = NULL;
+	int r;
+
+	s->zone = window_zone_open(zone);
+	if (!s->zone) {
+		snprintf(msg, sizeof msg, "[worker] timezone: %.64s is not a zone of the system's tz "
+			 "database (an IANA name such as Europe/Berlin, or UTC)", zone);
+		*err = msg;
+		return -1;
+	}
+	s->zone_name = xstrdup(zone);
+	r = send_window_parse_spec(spec, &s->send_window, &why);
+	if (r < 0) {
+		snprintf(msg, sizeof msg, "[worker] send_window: %s", why);
+		*err = msg;
+		return -1;
+	}
+	s->has_send_window = r == 1;
+	return 0;
 }
 
 static int load_settings(struct cfg *cfg, struct worker_settings *s, const char **err)
@@ -342,7 +392,11 @@ static int load_settings(struct cfg *cfg, struct worker_settings *s, const char 
 	    cfg_get_int(cfg, "worker", "max_event_attempts", 100, 1, 100000,
 			&s->max_event_attempts, err) < 0)
 		return -1;
+	if (sms_config_load(cfg, &s->sms, err) < 0)
+		return -1;
 	s->lease_ms = lease_s * 1000;
+	if (load_windows(cfg, s, err) < 0)
+		return -1;
 	s->from_address = xstrdup(from);
 	s->inbox_address = xstrdup(inbox);
 	s->domain = xstrdup(domain);
@@ -366,7 +420,7 @@ int main(int argc, char **argv)
 	struct cli cli = { .program = "offload-worker", .usage = usage, .usage_status = 2,
 			   .writes_files = 1 };
 	const char *err = NULL, *budget_arg = NULL;
-	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch, mail_batch;
+	int64_t loop_s = 0, concurrency, budget_s, batch, follow_up_batch, mail_batch, retention_days;
 	int c, r, rc = 1;
 
 	memset(&s, 0, sizeof s);
@@ -402,7 +456,8 @@ int main(int argc, char **argv)
 	    cfg_get_int(cfg, "worker", "budget_s", 25, 1, 86400, &budget_s, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "batch", 16, 1, 1000, &batch, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "follow_up_batch", 500, 1, 100000, &follow_up_batch, &err) < 0 ||
-	    cfg_get_int(cfg, "mail", "imap_batch", 200, 1, 100000, &mail_batch, &err) < 0) {
+	    cfg_get_int(cfg, "mail", "imap_batch", 200, 1, 100000, &mail_batch, &err) < 0 ||
+	    cfg_get_int(cfg, "retention", "finished_days", 0, 0, 36500, &retention_days, &err) < 0) {
 		log_error("%s: %s", cfg_path(cfg), err);
 		goto out;
 	}
@@ -421,8 +476,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	do {
-		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch, mail_batch) < 0
-			     ? 1 : 0;
+		rc = run_pass(cfg, &s, concurrency, budget_s, batch, follow_up_batch, mail_batch,
+			      retention_days) < 0 ? 1 : 0;
 		for (int64_t i = 0; loop_s && i < loop_s * 10 && !stop_requested; i++)
 			usleep(100000);
 	} while (loop_s && !stop_requested);
@@ -433,6 +488,9 @@ out:
 	free(s.from_address);
 	free(s.inbox_address);
 	free(s.domain);
+	sms_config_free(&s.sms);
+	free(s.zone_name);
+	window_zone_free(&s.zone);
 	cfg_free(&cfg);
 	return rc;
 }

@@ -1,4 +1,4 @@
-/* step.c: one event of one case through the lifecycle of SPEC §4. */
+/* step.c: one event of one case through the lifecycle (doc/api.md, "Lifecycle"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +10,22 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/xalloc.h"
-#include "mail/compose.h"
 #include "mail/smtp.h"
+#include "sms/segments.h"
 #include "store/case_step.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/lease.h"
 #include "store/messages_out.h"
+#include "worker/sender.h"
+#include "store/sms.h"
+#include "worker/window.h"
 #include "worker/worker.h"
 
 #define MAX_REFERENCES 20
 #define BAD_DRAFT_TRIES 3
+
+static const char kinds[][12] = { "outreach", "follow_up", "reply" };
 
 /* The case as the worker needs it: the row read at the claim, its JSON parsed, and its
  * history when it has one. */
@@ -37,7 +42,10 @@ struct case_row {
 	char *references;           /* "<a> <b> …", oldest first, capped */
 	int64_t last_outbound_at;   /* sent_at of our newest sent message, 0 when none */
 	int replied_since_outbound; /* a real reply arrived after our newest message */
+	int sms_max_segments;       /* [sms] max_segments, for an SMS case's texts */
 	struct store_case_history hist;
+	const struct send_window *window; /* the case's own, else the server's; NULL: none */
+	struct send_window own_window;
 };
 
 static void case_row_free(struct case_row *c)
@@ -90,7 +98,8 @@ static void build_thread(struct case_row *c)
 		json_object_object_add(m, "kind", json_object_new_string(s->kind));
 		json_object_object_add(m, "from", json_object_new_string(s->from_addr));
 		json_object_object_add(m, "to", json_object_new_string(s->to_addr));
-		json_object_object_add(m, "subject", json_object_new_string(s->subject));
+		if (!c->row->sms)
+			json_object_object_add(m, "subject", json_object_new_string(s->subject));
 		json_object_object_add(m, "body", json_object_new_string(s->body));
 		json_object_object_add(m, "at", json_object_new_int64(s->created_at));
 		for (size_t a = 0; a < h->n_attachments; a++) {
@@ -137,12 +146,20 @@ static int load_case(struct worker_ctx *w, const struct store_event *ev, struct 
 	memset(c, 0, sizeof *c);
 	c->row = r;
 	c->id = r->id;
+	c->sms_max_segments = (int)w->s->sms.max_segments;
 	c->status = r->status;
 	c->goal = parse_or_null(r->goal);
 	c->counterparty = parse_or_null(r->counterparty);
 	c->persona = parse_or_null(r->sender_persona);
 	c->constraints = parse_or_null(r->constraints);
 	c->result_schema = parse_or_null(r->result_schema);
+	if (r->send_window && send_window_from_text(r->send_window, &c->own_window) == 0)
+		c->window = &c->own_window;
+	else if (r->send_window)
+		log_warn("case %s: its stored sendWindow is not a valid window; using the server's "
+			 "default (if any)", r->id);
+	if (!c->window && w->s->has_send_window)
+		c->window = &w->s->send_window;
 	if (store_case_history_load(w->db, r, &c->hist) < 0)
 		return -1;
 	build_thread(c);
@@ -174,6 +191,8 @@ static void agent_view(const struct case_row *c, struct db *db, struct agent_cas
 	ac->max_attempts = (int)c->row->max_attempts;
 	ac->follow_up_n = (int)c->row->follow_ups_sent + 1;
 	ac->first_subject = c->first_subject;
+	ac->sms = c->row->sms;
+	ac->sms_max_segments = c->sms_max_segments;
 }
 
 /*
@@ -249,22 +268,91 @@ static int commit_step(struct worker_ctx *w, const struct store_event *ev,
 	}
 }
 
+/*
+ * The first instant at or after t at which c may send (doc/api.md "Send windows"): t when
+ * no window applies. The window is read in counterparty.timezone, else in [worker]
+ * timezone; a counterparty zone the tz database does not know (it was checked when the case
+ * was created, so tzdata lost it since) falls back to [worker] timezone, with a warning.
+ */
+static int64_t sendable_at(struct worker_ctx *w, const struct case_row *c, int64_t t)
+{
+	const char *name;
+	struct window_zone *own = NULL;
+	int64_t at;
+
+	if (!c->window)
+		return t;
+	name = jstr(c->counterparty, "timezone");
+	if (name && !(own = window_zone_open(name)))
+		log_warn("case %s: counterparty.timezone %s is not in the tz database; its send "
+			 "window is read in [worker] timezone %s", c->id, name, w->s->zone_name);
+	at = window_next_open(c->window, own ? own : w->s->zone, t);
+	window_zone_free(&own);
+	if (at < 0) {
+		log_warn("case %s: its send window does not open in the next two weeks; not "
+			 "waiting for it", c->id);
+		return t;
+	}
+	return at;
+}
+
+/* 1 when an earlier try of ev got its message accepted and died before committing: only
+ * the bookkeeping is left, which no window holds back. */
+static int already_sent(struct worker_ctx *w, const struct store_event *ev)
+{
+	struct store_outbound o;
+	int sent;
+
+	if (ev->lease.attempts <= 1)
+		return 0;
+	memset(&o, 0, sizeof o);
+	sent = store_outbound_find(w->db, ev->lease.id, &o) == 1 && o.sent;
+	store_outbound_free(&o);
+	return sent;
+}
+
+/* Holds the message of kind that ev would send now until the window opens at until: the
+ * event comes back then, and nextActionAt says so. 0, or -1 (the lease then expires). */
+static int hold(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
+		enum agent_draft_kind kind, int64_t until, int64_t now)
+{
+	char when[32];
+
+	switch (store_case_hold(w->db, c->row, &ev->lease, w->owner, until, now)) {
+	case 1:
+		break;
+	case 0:
+		return retry_later(w, ev, now, 1000, "the case changed");
+	default:
+		log_warn("case %s: holding the %s for its send window: %s", c->id, kinds[kind],
+			 db_error(w->db));
+		return -1;
+	}
+	util_iso8601_ms(until, when);
+	log_info("case %s: %s held until %s (outside its send window)", c->id, kinds[kind], when);
+	w->stats.events++;
+	w->stats.held++;
+	return 0;
+}
+
 enum send_outcome {
 	SEND_OK,        /* accepted by the server: o->row is the message to mark sent */
 	SEND_HANDLED,   /* temporary failure or conflict: the event was given back */
 	SEND_REJECTED,  /* permanent refusal: reason in the buffer */
 	SEND_BAD_DRAFT, /* the agent keeps writing unusable drafts: question in the buffer */
+	SEND_OPTED_OUT, /* an SMS case whose number opted out: nothing is sent */
 	SEND_ERROR,     /* database trouble: the lease will expire */
 };
 
-/* Records o before the SMTP transaction (SPEC §4.7), if the case is unchanged.
- * 1 recorded, 0 the case changed, -1 error. */
+/* Records o before the SMTP transaction (doc/operator-guide.md, "The worker timer"), if the
+ * case is unchanged. 1 recorded, 0 the case changed, -1 error. */
 static int record_outbound(struct worker_ctx *w, const struct store_event *ev,
-			   const struct case_row *c, const char *kind, struct store_outbound *o,
-			   int64_t now)
+			   const struct case_row *c, const struct worker_sender *snd,
+			   const char *kind, struct store_outbound *o, int64_t now)
 {
 	const char *from_name = jstr(c->persona, "name");
-	char *from = xasprintf("%s <%s>", from_name ? from_name : "", w->s->from_address);
+	char *from = c->row->sms ? xstrdup(w->s->sms.sender)
+				 : xasprintf("%s <%s>", from_name ? from_name : "", snd->from_address);
 	int r = store_outbound_record(w->db, c->id, c->row->version, ev->lease.id, kind, from,
 				      c->row->counterparty_address, o, now);
 
@@ -292,29 +380,70 @@ static char *thread_subject(const struct case_row *c, const char *fallback)
 	return xasprintf("Re: %s", s);
 }
 
+static int operator_decision(const struct store_event *ev, struct agent_decision *d);
+
+/* 1 when ev carries the operator's decision (POST /cases/{id}/input with "decision"). */
+static int from_operator(const struct store_event *ev)
+{
+	struct agent_decision d;
+	int r;
+
+	if (ev->type != EVENT_INPUT_PROVIDED)
+		return 0;
+	r = operator_decision(ev, &d);
+	agent_decision_free(&d);
+	return r;
+}
+
 /*
  * Sends a message in the case's thread: drafts it (or takes text, for an operator's reply),
- * records it, sends it over SMTP, and reports the outcome. An earlier try of the same
- * event that recorded a message is reused with the same Message-ID, so a crash between
- * recording and sending costs no duplicate, and one after sending costs at most one.
+ * records it, sends it over SMTP (an SMS case through Kannel), and reports the outcome. An
+ * earlier try of the same event that recorded a message is reused with the same Message-ID,
+ * so a crash between recording and sending costs no duplicate, and one after sending costs
+ * at most one (for SMS, none once Kannel's delivery report for it has arrived).
  */
 static enum send_outcome send_message(struct worker_ctx *w, const struct store_event *ev,
 				      const struct case_row *c, enum agent_draft_kind kind,
 				      const char *text, struct store_outbound *o, char *reason,
 				      size_t reason_cap, int64_t now)
 {
-	static const char kinds[][12] = { "outreach", "follow_up", "reply" };
-	struct compose_msg m;
 	struct agent_case ac;
 	struct agent_draft d = { NULL, NULL };
+	const struct worker_sender *snd = NULL;
 	const char *err = NULL;
-	char *raw = NULL, *reply_to = NULL;
-	size_t raw_len = 0;
 	enum smtp_result sr;
-	enum send_outcome out = SEND_ERROR;
-	int found;
+	enum sms_coding coding;
+	char why[256] = "";
+	int found, sms = c->row->sms;
 
 	memset(o, 0, sizeof *o);
+	/* The client's sender identity, else the server's [mail] settings (an SMS case's
+	 * sender is [sms] sender). */
+	if (worker_sender_get(w->senders, w->db, w->s, c->row->client_id, &snd) < 0) {
+		log_warn("case %s: reading the sender identity: %s", c->id, db_error(w->db));
+		return SEND_ERROR;
+	}
+	if (!sms && snd->error) {
+		retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), snd->error);
+		return SEND_HANDLED;
+	}
+	if (sms) {
+		int opted;
+
+		if (!w->s->sms.enabled) {
+			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+				    "an SMS case, and this worker has no SMS transport ([sms] sendsms_url)");
+			return SEND_HANDLED;
+		}
+		/* Nothing more goes to a number that opted out, whatever was due. */
+		opted = store_sms_opted_out(w->db, c->row->counterparty_address);
+		if (opted < 0) {
+			log_warn("case %s: reading the opt-outs: %s", c->id, db_error(w->db));
+			return SEND_ERROR;
+		}
+		if (opted)
+			return SEND_OPTED_OUT;
+	}
 	/* Only a later claim of the event can find a message an earlier try recorded. */
 	found = ev->lease.attempts > 1 ? store_outbound_find(w->db, ev->lease.id, o) : 0;
 
@@ -324,43 +453,88 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 	}
 	if (found && o->sent)
 		return SEND_OK;
+	if (found && sms) {
+		/* A delivery report names the message: Kannel took it before the crash. */
+		int reported = store_sms_outbound_reported(w->db, o->row);
+
+		if (reported < 0) {
+			log_warn("case %s: looking for a delivery report: %s", c->id, db_error(w->db));
+			return SEND_ERROR;
+		}
+		if (reported) {
+			log_info("case %s: SMS %s was taken by Kannel before (a delivery report "
+				 "names it); not sent again", c->id, o->message_id);
+			return SEND_OK;
+		}
+	}
 	if (!found) {
 		unsigned char rnd[4];
 		char hex[9];
 
 		agent_view(c, w->db, &ac);
 		if (text) {
-			d.subject = thread_subject(c, "our request");
+			d.subject = sms ? xstrdup("") : thread_subject(c, "our request");
 			d.body = xstrdup(text);
+			/* The operator's own text would only come back the same: too long, the
+			 * operator is asked again at once. The agent's reply is tried again. */
+			if (sms && !worker_sms_text_fits(w, d.body, &coding, why, sizeof why) &&
+			    from_operator(ev)) {
+				agent_draft_free(&d);
+				snprintf(reason, reason_cap, "The reply cannot be sent as an SMS: %s. "
+					 "Answer with a decision: REPLY with a shorter text, or REJECTED.",
+					 why);
+				return SEND_BAD_DRAFT;
+			}
 		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
 			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), err ? err : "drafting failed");
 			return SEND_HANDLED;
 		}
-		if (!d.subject || !*d.subject || !d.body || !*d.body || strpbrk(d.subject, "\r\n")) {
+		if (sms) {
+			/* An SMS has no subject; its text must fit (doc/api.md, SMS). */
+			free(d.subject);
+			d.subject = xstrdup("");
+			if (!worker_sms_text_fits(w, d.body, &coding, why, sizeof why)) {
+				free(d.body);
+				d.body = NULL;
+			}
+		}
+		if (!d.subject || (!sms && !*d.subject) || !d.body || !*d.body ||
+		    strpbrk(d.subject, "\r\n")) {
 			agent_draft_free(&d);
 			/* A draft that stays unusable will not mend by waiting: after a few tries a
 			 * person writes the message instead. */
 			if (ev->lease.attempts >= BAD_DRAFT_TRIES) {
 				snprintf(reason, reason_cap, "The agent could not write a usable %s "
-					 "message after %d tries. Answer with a decision: REPLY with the "
-					 "text to send, or REJECTED.", kinds[kind], BAD_DRAFT_TRIES);
+					 "%s after %d tries%s%s. Answer with a decision: REPLY with the "
+					 "text to send, or REJECTED.", kinds[kind],
+					 sms ? "SMS" : "message", BAD_DRAFT_TRIES, *why ? ": " : "", why);
 				return SEND_BAD_DRAFT;
 			}
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), "the draft was empty or malformed");
+			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+				    *why ? why : "the draft was empty or malformed");
 			return SEND_HANDLED;
 		}
-		util_random_bytes(rnd, sizeof rnd);
-		util_hex(rnd, sizeof rnd, hex);
-		o->message_id = xasprintf("%s.%lld.%s@%s", c->id, (long long)c->row->attempt_count + 1, hex,
-					  w->s->domain);
+		if (sms) {
+			/* Kannel gets it in the dlr-url: a plain UUID needs no escaping. */
+			char id[37];
+
+			util_uuid_v4(id);
+			o->message_id = xstrdup(id);
+		} else {
+			util_random_bytes(rnd, sizeof rnd);
+			util_hex(rnd, sizeof rnd, hex);
+			o->message_id = xasprintf("%s.%lld.%s@%s", c->id,
+						  (long long)c->row->attempt_count + 1, hex,
+						  snd->msgid_domain);
+		}
 		o->subject = d.subject;
 		o->body = d.body;
 		d.subject = d.body = NULL;
-		if (c->last_message_id) {
+		if (c->last_message_id && !sms) {
 			o->in_reply_to = xstrdup(c->last_message_id);
 			o->references = xstrdup(c->references);
 		}
-		switch (record_outbound(w, ev, c, kinds[kind], o, now)) {
+		switch (record_outbound(w, ev, c, snd, kinds[kind], o, now)) {
 		case 1:
 			break;
 		case 0:
@@ -372,58 +546,21 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		}
 	}
 
-	{
-		const char *at = strrchr(w->s->inbox_address, '@');
-
-		/* Replies come back plus-addressed to the case (DESIGN: Mail). */
-		reply_to = at ? xasprintf("%.*s+%s%s", (int)(at - w->s->inbox_address),
-					  w->s->inbox_address, c->id, at)
-			      : xstrdup(w->s->inbox_address);
-	}
-	memset(&m, 0, sizeof m);
-	m.from_name = jstr(c->persona, "name");
-	m.from_addr = w->s->from_address;
-	m.reply_to = reply_to;
-	m.to_name = jstr(c->counterparty, "name");
-	m.to_addr = c->row->counterparty_address;
-	m.subject = o->subject;
-	m.body = o->body;
-	m.message_id = o->message_id;
-	m.in_reply_to = o->in_reply_to;
-	m.references = o->references;
-	m.case_id = c->id;
-	m.date_ms = now;
-	if (compose_message(&m, &raw, &raw_len, &err) < 0) {
-		snprintf(reason, reason_cap, "the message could not be written: %s", err);
-		out = SEND_REJECTED;
-		goto out;
-	}
-	{
-		int64_t t0 = util_now_us();
-
-		sr = smtp_send(w->smtp, w->s->from_address, c->row->counterparty_address, raw, raw_len, reason,
-			       reason_cap);
-		w->stats.smtp_us += util_now_us() - t0;
-	}
+	sr = sms ? worker_send_sms(w, c->row->counterparty_address, o, reason, reason_cap)
+		 : worker_send_mail(w, snd, c->id, jstr(c->persona, "name"), jstr(c->counterparty, "name"),
+				    c->row->counterparty_address, o, reason, reason_cap, now);
 	if (sr == SMTP_SENT) {
 		w->stats.sent++;
-		log_info("case %s: sent %s <%s>", c->id, kinds[kind], o->message_id);
-		out = SEND_OK;
-	} else {
-		if (store_outbound_note_error(w->db, o->row, reason, sr == SMTP_PERMANENT) < 0)
-			log_warn("case %s: noting the send error: %s", c->id, db_error(w->db));
-		if (sr == SMTP_PERMANENT) {
-			out = SEND_REJECTED;
-		} else {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
-			out = SEND_HANDLED;
-		}
+		log_info("case %s: sent %s %s<%s>", c->id, kinds[kind], sms ? "SMS " : "",
+			 o->message_id);
+		return SEND_OK;
 	}
-out:
-	free(raw);
-	free(reply_to);
-	agent_draft_free(&d);
-	return out;
+	if (store_outbound_note_error(w->db, o->row, reason, sr == SMTP_PERMANENT) < 0)
+		log_warn("case %s: noting the send error: %s", c->id, db_error(w->db));
+	if (sr == SMTP_PERMANENT)
+		return SEND_REJECTED;
+	retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
+	return SEND_HANDLED;
 }
 
 /* The commit after a successful send lost a race: keep the fact that it was sent. */
@@ -440,8 +577,13 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 {
 	struct store_outbound o;
 	char reason[600] = "";
+	int64_t open_at = sendable_at(w, c, now);
 	int r;
 
+	/* Outside the window nothing is drafted or sent: the event waits for the opening (a
+	 * reply decided by the agent is decided again then, on the thread as it stands). */
+	if (open_at > now && !already_sent(w, ev))
+		return hold(w, ev, c, kind, open_at, now);
 	switch (send_message(w, ev, c, kind, text, &o, reason, sizeof reason, now)) {
 	case SEND_OK:
 		ok_t->sent_message = o.row;
@@ -462,6 +604,18 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 		};
 
 		r = commit_step(w, ev, c, &t, now, "the case changed while sending");
+		break;
+	}
+	case SEND_OPTED_OUT: {
+		struct store_transition t = {
+			.status = CASE_FAILED, .next_action_at = OFFLOAD_NEVER_MS,
+			.result_status = "failed_rejected",
+			.failure_reason = "recipient opted out by SMS", .finished = 1,
+			.webhook = "case.failed",
+		};
+
+		log_info("case %s: the number opted out of SMS; nothing sent", c->id);
+		r = commit_step(w, ev, c, &t, now, "the case changed");
 		break;
 	}
 	case SEND_BAD_DRAFT: {
@@ -490,7 +644,7 @@ static int on_case_created(struct worker_ctx *w, const struct store_event *ev,
 {
 	struct store_transition t = {
 		.status = CASE_RUNNING, .attempt_inc = 1,
-		.next_action_at = now + c->row->follow_up_delay_hours * 3600000,
+		.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000),
 	};
 
 	if (c->status != CASE_CREATED)
@@ -522,7 +676,7 @@ static int on_follow_up_due(struct worker_ctx *w, const struct store_event *ev,
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
 		t.follow_up_inc = 1;
-		t.next_action_at = now + c->row->follow_up_delay_hours * 3600000;
+		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_FOLLOW_UP, NULL, &t, now);
 	}
 	return commit_step(w, ev, c, &t, now, "the case changed");
@@ -538,8 +692,8 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 
 	switch (d->kind) {
 	case AGENT_GOAL_ACHIEVED:
-		/* SPEC §4.3: a result that does not conform to resultSchema completes nothing;
-		 * the operator is asked for what is missing instead. */
+		/* doc/api.md, "Lifecycle": a result that does not conform to resultSchema
+		 * completes nothing; the operator is asked for what is missing instead. */
 		problem = agent_result_problem(c->result_schema, d->result_json ? d->result_json : "{}");
 		if (problem) {
 			t.status = CASE_INPUT_NEEDED;
@@ -568,12 +722,13 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 	case AGENT_WAIT:
 		/* The follow-up schedule as it was before the pause (due now if that passed). */
 		t.status = CASE_RUNNING;
-		t.next_action_at = (c->last_outbound_at ? c->last_outbound_at : now) + c->row->follow_up_delay_hours * 3600000;
+		t.next_action_at = sendable_at(w, c, (c->last_outbound_at ? c->last_outbound_at : now) +
+						     c->row->follow_up_delay_hours * 3600000);
 		break;
 	case AGENT_REPLY:
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
-		t.next_action_at = now + c->row->follow_up_delay_hours * 3600000;
+		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_REPLY, d->reply, &t, now);
 	}
 	r = commit_step(w, ev, c, &t, now, "the case changed");
@@ -656,7 +811,8 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 		 * thread again, so the case resumes its schedule. */
 		d.kind = AGENT_WAIT;
 	} else if (!decided) {
-		/* SPEC §4.4: the answer is context for the agent, which judges the thread again. */
+		/* doc/api.md, "Lifecycle": the answer is context for the agent, which judges
+		 * the thread again. */
 		struct agent_case ac;
 		const char *err = NULL;
 		int64_t t0 = util_now_us();
@@ -700,6 +856,21 @@ static int on_report(struct worker_ctx *w, const struct store_event *ev, const s
 	return r;
 }
 
+/* The counterparty answered STOP (doc/api.md, SMS): the opt-out is recorded already. */
+static int on_sms_opt_out(struct worker_ctx *w, const struct store_event *ev,
+			  const struct case_row *c, int64_t now)
+{
+	struct store_transition t = {
+		.status = CASE_FAILED, .next_action_at = OFFLOAD_NEVER_MS,
+		.result_status = "failed_rejected", .failure_reason = "recipient opted out by SMS",
+		.finished = 1, .webhook = "case.failed",
+	};
+
+	if (c->status == CASE_COMPLETED || c->status == CASE_FAILED)
+		return finish_noop(w, ev, now, "the case is already final");
+	return commit_step(w, ev, c, &t, now, "the case changed");
+}
+
 int step_run(struct worker_ctx *w, const struct store_event *ev)
 {
 	struct case_row c;
@@ -734,6 +905,9 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 		break;
 	case EVENT_COMPLAINT_RECEIVED:
 		rc = on_report(w, ev, &c, "COMPLAINED", now);
+		break;
+	case EVENT_SMS_OPT_OUT:
+		rc = on_sms_opt_out(w, ev, &c, now);
 		break;
 	default:
 		rc = finish_noop(w, ev, now, "unknown event type");

@@ -50,7 +50,8 @@ def script(marker, draft=None, evaluate=None, **extra):
     """A server script for one case: its marker, the usual checks, and the steps."""
     s = {
         "model": MODEL, "api_key": API_KEY, "marker": marker,
-        # SPEC §6: the agent sees persona, constraints and knowledge in every call.
+        # Every call sees persona, constraints and knowledge (doc/operator-guide.md,
+        # "The agent").
         "contains": ["Avery", "Accounts Payable", "friendly, concise", "Email only",
                      "Never mention payment terms", "Northstar Supplies", "AP onboarding",
                      "Collect a signed W-9 from the vendor", "Maya Chen"],

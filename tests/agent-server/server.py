@@ -59,7 +59,7 @@ FOREIGN = {
 
 
 def strict_problems(schema, path):
-    """The ways schema breaks OpenAI's strict subset (REFERENCES §8)."""
+    """The ways schema breaks OpenAI's strict subset (doc/operator-guide.md, "The agent")."""
     out = []
     if not isinstance(schema, dict):
         return ["%s: not an object" % path]
@@ -86,7 +86,8 @@ def strict_problems(schema, path):
 
 
 def schema_problems(name, schema):
-    """The SPEC §6 shape of the two calls, exactly, and strict."""
+    """The shape of the two calls (doc/operator-guide.md, "The agent"), exactly, and
+    strict."""
     out = strict_problems(schema, name)
     props = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(props, dict):

@@ -1,6 +1,7 @@
-"""The LLM server failing (SPEC §6): 5xx, timeouts, a refused key and unusable drafts are
-temporary failures. The case is untouched, the event is given back with backoff, nothing
-is sent, and a later pass (faketime) succeeds. The key never shows in logs or errors.
+"""The LLM server failing (doc/operator-guide.md, "The agent"): 5xx, timeouts, a refused key
+and unusable drafts are temporary failures. The case is untouched, the event is given back
+with backoff, nothing is sent, and a later pass (faketime) succeeds. The key never shows in
+logs or errors.
 """
 import json
 import os

@@ -1,8 +1,9 @@
-"""The LLM agent end to end (SPEC §4, §6): offload-worker with [agent] kind = llm against the
-scripted OpenAI-compatible server (tests/agent-server/server.py), replies through
-offload-inbound, answers through the API. The server checks every request (model, bearer
-key, json_schema name and strict shape, persona, constraints, knowledge, the latest reply,
-the operator's answers) and answers from a script per scenario.
+"""The LLM agent end to end (doc/operator-guide.md, "The agent"): offload-worker with
+[agent] kind = llm against the scripted OpenAI-compatible server
+(tests/agent-server/server.py), replies through offload-inbound, answers through the API.
+The server checks every request (model, bearer key, json_schema name and strict shape,
+persona, constraints, knowledge, the latest reply, the operator's answers) and answers from
+a script per scenario.
 """
 import os
 import sys
@@ -95,7 +96,8 @@ def test_agent_needs_input_then_the_answer_completes(ctx):
     s = al.script(m, evaluate=[
         {"content": al.decision("NEEDS_INPUT", question=question), "expect_contains": [vendor],
          "expect_fenced": [vendor]},
-        # SPEC §4.4: evaluated again with every human answer (and the question) in the prompt.
+        # Evaluated again with every human answer (and the question) in the prompt
+        # (doc/api.md, "Lifecycle").
         {"content": al.decision("GOAL_ACHIEVED", result=result),
          "expect_contains": [vendor, operator, question]},
     ])

@@ -1,6 +1,7 @@
-"""Prompt injection in a reply (SPEC §6, issue 4): the counterparty's text reaches the model
-only inside a data fence whose random boundary the system prompt names, together with the
-rule that such text is never instructions. A forged end-of-fence line stays inside.
+"""Prompt injection in a reply (README.md, "The agent"; issue 4): the counterparty's text
+reaches the model only inside a data fence whose random boundary the system prompt names,
+together with the rule that such text is never instructions. A forged end-of-fence line
+stays inside.
 """
 import os
 import re

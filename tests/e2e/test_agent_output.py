@@ -1,7 +1,8 @@
-"""The LLM agent's bad output (SPEC §4.3, §6): results that do not conform to resultSchema,
-answers that are not JSON of the evaluate_thread shape, refusals and truncation. Each is
-retried once; then the case asks its operator, honestly, and is never COMPLETED with a
-result that does not conform. The operator's own GOAL_ACHIEVED is held to the schema too.
+"""The LLM agent's bad output (doc/operator-guide.md, "The agent"): results that do not
+conform to resultSchema, answers that are not JSON of the evaluate_thread shape, refusals
+and truncation. Each is retried once; then the case asks its operator, honestly, and is
+never COMPLETED with a result that does not conform. The operator's own GOAL_ACHIEVED is
+held to the schema too.
 """
 import os
 import sys
@@ -138,7 +139,8 @@ def test_agent_garbage_once_then_a_good_answer(ctx):
 
 
 def test_agent_operator_result_must_conform_too(ctx):
-    """SPEC §4.3 for the operator's decision: a non-conforming result is not a completion."""
+    """doc/api.md, "Lifecycle", for the operator's decision: a non-conforming result is not
+    a completion."""
     m = al.new_marker()
     s = al.script(m, evaluate=[{"content": al.decision("NEEDS_INPUT", question="Is the attached form right?")}])
     with AgentServer(s) as srv:

@@ -1,4 +1,5 @@
-"""Attachments: metadata in the case, GET /cases/{id}/attachments/{aid}, signed /files/ links (SPEC §3, §5)."""
+"""Attachments: metadata in the case, GET /cases/{id}/attachments/{aid}, signed /files/ links
+(doc/api.md, "Attachments")."""
 import calendar
 import hashlib
 import os

@@ -1,6 +1,8 @@
-"""POST /cases: creation, the stored shape read back by GET /cases/{id}, and validation (SPEC §3)."""
+"""POST /cases: creation, the stored shape read back by GET /cases/{id}, and validation
+(doc/api.md, "POST /cases")."""
 import copy
 import json
+import os
 
 from lib import (SENTINEL, UUID4_RE, create_case, expect_err, expect_ok, get, get_case, http, minimal_case_body,
                  now_ms, post, sql, sql_one, sql_str, valid_case_body)
@@ -350,7 +352,12 @@ def test_field_errors_name_the_field(ctx):
 
 def test_sms_channel_refused(ctx):
     r = post("/cases", _mut(("channel",), "SMS"))
-    expect_err(r, 400, INVALID, msg_prefix="channel", msg_contains="SMS")
+    if os.environ.get("OFFLOAD_KANNEL"):
+        # A stack with an SMS transport (tests/stack/stack up DIR --sms) serves SMS: the
+        # email address is then what is wrong (tests/e2e/test_sms.py covers the rest).
+        expect_err(r, 400, INVALID, msg_prefix="counterparty.address")
+    else:
+        expect_err(r, 400, INVALID, msg_prefix="channel", msg_contains="SMS")
 
 
 def test_field_errors_create_nothing(ctx):

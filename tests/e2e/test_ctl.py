@@ -1,4 +1,4 @@
-"""offloadctl as the tests use it: clients, keys, cases (DESIGN "offloadctl")."""
+"""offloadctl as the tests use it: clients, keys, cases (offloadctl(1))."""
 import os
 import subprocess
 import uuid

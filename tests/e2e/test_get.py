@@ -1,4 +1,5 @@
-"""GET /cases/{id}: ids, ownership, includeTranscript and the transcript format (SPEC §3)."""
+"""GET /cases/{id}: ids, ownership, includeTranscript and the transcript format
+(doc/api.md, "GET /cases/{caseId}")."""
 import uuid
 
 from lib import (create_case, expect_err, expect_ok, get, get_case, iso_ms, minimal_case_body, new_client_full,
@@ -25,7 +26,7 @@ def test_dot_dot_id_never_leaks(ctx):
     # before any location matches; the path then climbs above the root and nginx itself
     # refuses the request line, so the application never sees it. The contract asks for
     # 404 CASE_NOT_FOUND; a JSON 400 INVALID_REQUEST from nginx is the only other acceptable
-    # answer (SPEC §2: nginx's own errors answer with the envelope, except 413/429/502).
+    # answer (doc/api.md, "Errors": nginx's own errors answer with the envelope).
     for bad in ["..%2F..%2Fetc%2Fpasswd", "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"]:
         r = get("/cases/%s" % bad)
         try:

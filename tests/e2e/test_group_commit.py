@@ -297,8 +297,8 @@ def test_lone_post_commits_at_once(ctx):
 
 
 def test_idempotency_key_characters(ctx):
-    """SPEC §3: 1 to 255 characters (not bytes) of UTF-8 without control characters; anything
-    else is 400 naming the header, never 500."""
+    """doc/api.md, "Idempotent creation": 1 to 255 characters (not bytes) of UTF-8 without
+    control characters; anything else is 400 naming the header, never 500."""
     c = new_client_full("UNLIMITED")
     body = minimal_case_body()
     for bad in (b"k\xffk", b"k\xc3", b"a\tb", b"a\xc2\x85b", ("\u00e9" * 256).encode()):

@@ -71,7 +71,7 @@ def _raw_http(data, timeout=20.0):
     s = socket.create_connection((e.host, e.port), timeout=timeout)
     try:
         # No half-close: a client that has shut its side down may get nginx's HTML 413
-        # (nginx cannot run the error_page redirect then; SPEC §2 allows nginx's own body).
+        # (nginx cannot run the error_page redirect then).
         s.sendall(data)
         chunks = []
         while True:
@@ -335,7 +335,10 @@ def test_hostile_duplicate_keys(ctx):
     good = json.dumps(minimal_case_body())
     cid = expect_ok(_raw_post("/cases", ('{"channel":"SMS",' + good[1:]).encode()), 201)["caseId"]
     assert get_case(cid)["channel"] == "EMAIL"
-    expect_err(_raw_post("/cases", (good[:-1] + ', "channel":"SMS"}').encode()), 400, INVALID, msg_prefix="channel")
+    # The last "channel" (SMS) is validated: refused for want of an SMS transport, or, on a
+    # stack with one (--sms), because the email address is not a phone number.
+    expect_err(_raw_post("/cases", (good[:-1] + ', "channel":"SMS"}').encode()), 400, INVALID,
+               msg_prefix="counterparty.address" if os.environ.get("OFFLOAD_KANNEL") else "channel")
     evil = '"address": "evil@%s\\r\\nBcc: x@%s"' % (ATTACKER, ATTACKER)
     raw = good.replace('"address": "ap@northstar.example"', evil + ', "address": "ap@northstar.example"')
     cid = expect_ok(_raw_post("/cases", raw.encode()), 201)["caseId"]

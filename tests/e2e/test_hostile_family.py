@@ -64,8 +64,9 @@ def _post(body, idem, key=None):
 
 def test_hostile_nginx_errors_are_json(ctx):
     """Every error nginx produces itself is the JSON error envelope with content-type
-    application/json and a fitting code (SPEC §2), including the ones nginx finds before it
-    chooses a location (request line, headers, version), which need server-level error_page."""
+    application/json and a fitting code (doc/api.md, "Errors"), including the ones nginx
+    finds before it chooses a location (request line, headers, version), which need
+    server-level error_page."""
     cid = str(uuid.uuid4())
     big_header = b"X-Big: " + b"a" * 10240 + b"\r\n"
     many_headers = b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 1000) for i in range(40))
@@ -566,8 +567,9 @@ http {
 
 
 def test_hostile_case_id_in_capitals_is_not_found(ctx):
-    """IDs are lowercase UUIDs (SPEC §2); the id columns compare without case, so the API takes
-    ids only as it writes them: the same id in capitals is 404, not the case."""
+    """IDs are lowercase UUIDs (doc/api.md, "Requests and responses"); the id columns
+    compare without case, so the API takes ids only as it writes them: the same id in
+    capitals is 404, not the case."""
     from lib import create_case, expect_err, expect_ok, get, minimal_case_body
     cid = create_case(minimal_case_body())
     expect_ok(get("/cases/" + cid))

@@ -1,4 +1,4 @@
-"""[beyond] Idempotency-Key on POST /cases (SPEC §3)."""
+"""Idempotency-Key on POST /cases (doc/api.md, "Idempotent creation")."""
 import json
 import threading
 import uuid

@@ -1,4 +1,5 @@
-"""POST /cases/{id}/input: answering an operator question (SPEC §3)."""
+"""POST /cases/{id}/input: answering an operator question
+(doc/api.md, "POST /cases/{caseId}/input")."""
 import json
 import threading
 import uuid

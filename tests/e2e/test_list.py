@@ -1,4 +1,5 @@
-"""[beyond] GET /cases: listing a client's cases with filters and cursor paging (SPEC §3)."""
+"""GET /cases: listing a client's cases with filters and cursor paging (doc/api.md,
+"Listing and polling")."""
 import urllib.parse
 
 from lib import (create_case, expect_err, expect_ok, get, get_case, minimal_case_body, new_client_full, now_ms,

@@ -1,6 +1,6 @@
-"""GET /metrics (SPEC §3 [beyond] operational routes): Prometheus text format 0.0.4 through
-nginx on 127.0.0.1 without a key; counters move with requests; the database gauges agree
-with the tables."""
+"""GET /metrics (doc/api.md, "GET /healthz and GET /metrics"): Prometheus text format 0.0.4
+through nginx on 127.0.0.1 without a key; counters move with requests; the database gauges
+agree with the tables."""
 import re
 import uuid
 

@@ -1,4 +1,5 @@
-"""Route matching, methods, /healthz and authentication (SPEC §2)."""
+"""Route matching, methods, /healthz and authentication (doc/api.md, "Routes" and
+"Authentication")."""
 import threading
 import time
 import uuid
@@ -110,8 +111,9 @@ def test_auth_checked_before_body(ctx):
         expect_err(http("POST", "/cases/%s/input" % uuid.uuid4(), raw_body=b"[", key=key), 401, code)
 
 
-# SPEC §2: a deactivated key is refused within 1 s (offload-api may remember a key's state
-# for at most that long). Deadlines are taken after offloadctl returned, so after the commit.
+# doc/api.md, "Authentication": a deactivated key is refused within 1 s (offload-api may
+# remember a key's state for at most that long). Deadlines are taken after offloadctl
+# returned, so after the commit.
 KEY_STALE_S = 1.0
 
 
@@ -252,10 +254,11 @@ def test_key_lookups_are_remembered(ctx):
 
 
 def test_key_forgotten_when_the_database_connection_is_new(ctx):
-    """SPEC §2: a key's state is never remembered across a restart of the database. A restart
-    drops every connection; here the key is deactivated and offload-api's connections are
-    killed in one go (as a restart would), and the very next request is refused, without
-    waiting for the 1 s expiry of the remembered state."""
+    """doc/operator-guide.md, "API hosts and workers": a key's state is never remembered
+    across a restart of the database. A restart drops every connection; here the key is
+    deactivated and offload-api's connections are killed in one go (as a restart would), and
+    the very next request is refused, without waiting for the 1 s expiry of the remembered
+    state."""
     c = new_client_full("UNLIMITED")
     key_id, key = c["keyId"], c["key"]
     cid = create_case(minimal_case_body(), key=key)

@@ -1,4 +1,4 @@
-"""Monthly plan caps on POST /cases (SPEC §7)."""
+"""Monthly plan caps on POST /cases (doc/api.md, "Plans and usage limits")."""
 import threading
 import uuid
 

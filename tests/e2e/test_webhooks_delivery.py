@@ -1,6 +1,6 @@
-"""Webhook delivery (SPEC §5 [beyond]): signed POSTs of the exact stored body, retries on the
-schedule at growing intervals (time moved with faketime), exactly one acknowledged delivery
-per event, timeouts, redirects not followed, 410, giving up, concurrent senders.
+"""Webhook delivery (doc/api.md, "Webhooks"): signed POSTs of the exact stored body, retries
+on the schedule at growing intervals (time moved with faketime), exactly one acknowledged
+delivery per event, timeouts, redirects not followed, 410, giving up, concurrent senders.
 
 Every delivery goes to a receiver on 127.0.0.1 started by the test; offloadctl runs with
 [webhook] loopback_only = true (through the environment) so nothing can go further.

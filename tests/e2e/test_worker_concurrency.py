@@ -1,5 +1,5 @@
 """Two offload-worker processes at once over 200 due cases: each case is advanced exactly once
-(SPEC §4.7; issue 3 item 10)."""
+(doc/operator-guide.md, "The worker timer"; issue 3 item 10)."""
 import collections
 import re
 import sys

@@ -1,5 +1,5 @@
-"""kill -9 of offload-worker in the middle of a pass; the next passes finish the work (SPEC §4.7;
-issue 3 item 9).
+"""kill -9 of offload-worker in the middle of a pass; the next passes finish the work
+(doc/operator-guide.md, "The worker timer"; issue 3 item 9).
 
 The design records each outbound message (with its Message-ID) before the SMTP transaction and
 re-sends that same message when the event comes back after the lease. So a kill can cost a

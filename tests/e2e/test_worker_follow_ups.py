@@ -1,5 +1,5 @@
 """offload-worker: due follow-ups become events even when more are due than [worker]
-follow_up_batch and the oldest ones cannot be sent (SPEC §4.2; issue 10 item 4).
+follow_up_batch and the oldest ones cannot be sent (doc/api.md, "Lifecycle"; issue 10 item 4).
 
 The follow-up scan reads at most follow_up_batch due cases per call. A case whose FOLLOW_UP_DUE
 event is already pending (here: waiting for a retry because the SMTP server answers 451) must

@@ -1,6 +1,6 @@
 """Inbound mail: replies, bounces, complaints, auto-replies and attachments, through
 offload-inbound (the MTA pipe) and through the worker's IMAP polling of the stack's Dovecot
-(SPEC §4.3, §4.5, §5; DESIGN "Mail").
+(doc/api.md, "Lifecycle" and "Attachments"; doc/operator-guide.md, "Mail").
 
 The messages are built here, shaped like real ones (Postfix DSN, ARF report, Outlook
 auto-reply, a reply with quoted history and a PDF). Until offload-inbound is built these

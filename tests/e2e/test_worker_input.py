@@ -1,4 +1,5 @@
-"""offload-worker: the operator's answer, with and without a decision (SPEC §3 input, §4.4).
+"""offload-worker: the operator's answer, with and without a decision
+(doc/api.md, "POST /cases/{caseId}/input" and "Lifecycle").
 
 The case is first really worked (RUNNING, one message sent), then paused by SQL as the worker
 would pause it (INPUT_NEEDED, a PENDING request, no schedule), answered through the API, and

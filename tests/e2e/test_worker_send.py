@@ -1,4 +1,5 @@
-"""offload-worker: the first email, follow-ups at the right times, threading, max_retries (SPEC §4.1, §4.2).
+"""offload-worker: the first email, follow-ups at the right times, threading, max_retries
+(doc/api.md, "Lifecycle").
 
 Each test uses its own recipient address and reads what the stack's SMTP sink stored for it.
 Time moves with faketime around offload-worker.

@@ -1,4 +1,4 @@
-"""offload-worker: permanent and temporary SMTP failures (SPEC §4.1).
+"""offload-worker: permanent and temporary SMTP failures (doc/api.md, "Lifecycle").
 
 The stack's SMTP sink answers 550 at RCPT for reject...@, 451 for tempfail...@, and 451 for
 every RCPT while its mode file holds "down-451".

@@ -1,4 +1,5 @@
-"""offload-worker: webhook outbox rows written with terminal transitions (SPEC §4.6, §5).
+"""offload-worker: webhook outbox rows written with terminal transitions (doc/api.md,
+"Lifecycle" and "Webhooks").
 
 Delivery is not tested here: the URL is http://127.0.0.1:9/hook (the discard port on
 loopback), so nothing can ever leave the machine.

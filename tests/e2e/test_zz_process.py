@@ -57,7 +57,7 @@ def test_api_survives_database_restart(ctx):
     # While the database is down: clean errors, no hang, no crash of offload-api.
     expect_err(get("/healthz", key=None), 503, "SERVICE_UNAVAILABLE")
     expect_err(post("/cases", minimal_case_body()), 503, "SERVICE_UNAVAILABLE")
-    # SPEC §9: a database that cannot serve is 503 SERVICE_UNAVAILABLE, not a 500.
+    # doc/api.md, "Errors": a database that cannot serve is 503 SERVICE_UNAVAILABLE, not a 500.
     r = get("/cases/" + before)
     expect_err(r, 503, "SERVICE_UNAVAILABLE")
     assert "SQL" not in r.json["error"]["message"] and "/" not in r.json["error"]["message"], \

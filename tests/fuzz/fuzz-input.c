@@ -21,7 +21,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Trimmed and non-empty, as SPEC §3 says of both strings. */
+/* Trimmed and non-empty, as doc/api.md, "POST /cases/{caseId}/input", says of both strings. */
 static void check_trimmed(const char *s)
 {
 	size_t len;

@@ -10,8 +10,9 @@ every accepted message is stored, never passed on. Needs no root.
 
 Every accepted message becomes OUTBOX/NNNNNN.eml (the bytes received after DATA, with the
 dot-stuffing undone and nothing added) plus OUTBOX/NNNNNN.json
-{"mail_from", "rcpt_tos", "received_at" (Unix ms)}. NNNNNN increases, continuing after the
-highest number already in OUTBOX. Both files are written to a temporary name and renamed,
+{"mail_from", "rcpt_tos", "received_at" (Unix ms), "connection" (the SMTP connection that
+brought it: 1 for the first connection this server accepted, and so on)}. NNNNNN increases,
+continuing after the highest number already in OUTBOX. Both files are written to a temporary name and renamed,
 the .json first, so a reader that sees NNNNNN.eml also finds NNNNNN.json.
 
 Controlled failures, by the recipient's local part (case-insensitive):
@@ -81,12 +82,20 @@ class Sink:
         self.outbox = outbox
         self.mode_file = mode_file
         self.next_n = 1
+        self.connections = 0
         for name in os.listdir(outbox):
             m = NAME_RE.match(name)
             if m:
                 self.next_n = max(self.next_n, int(m.group(1)) + 1)
 
-    def store(self, envelope):
+    def connection(self, session):
+        """The number of session's connection, given at its first message."""
+        if getattr(session, "offload_connection", None) is None:
+            self.connections += 1
+            session.offload_connection = self.connections
+        return session.offload_connection
+
+    def store(self, envelope, session):
         n = self.next_n
         self.next_n += 1
         base = os.path.join(self.outbox, "%06d" % n)
@@ -99,6 +108,7 @@ class Sink:
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "received_at": int(time.time() * 1000),
+            "connection": self.connection(session),
         }
         write_atomic(base + ".json", (json.dumps(meta) + "\n").encode("utf-8"))
         write_atomic(base + ".eml", content)
@@ -126,7 +136,7 @@ class Sink:
         if slow:
             await asyncio.sleep(slow / 1000.0)
         try:
-            n = self.store(envelope)
+            n = self.store(envelope, session)
         except OSError as e:
             log.error("storing a message: %s", e)
             return "451 4.3.0 Could not store the message"

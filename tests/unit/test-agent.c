@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "agent/agent-private.h"
+#include "common/util.h"
 #include "agent/agent.h"
 #include "agent/prompt.h"
 #include "common/cfg.h"
@@ -73,8 +74,9 @@ static int same_names(json_object *arr, const char *const *want, size_t n)
 	return 1;
 }
 
-/* Strict mode (REFERENCES §8): every object lists all its properties in required and says
- * additionalProperties false; every node has a type. Returns the number of violations. */
+/* Strict mode (doc/operator-guide.md, "The agent"): every object lists all its properties
+ * in required and says additionalProperties false; every node has a type. Returns the
+ * number of violations. */
 static int strict_violations(json_object *s, const char *path)
 {
 	json_object *props, *req, *items;
@@ -149,7 +151,7 @@ static void test_schemas(void)
 	json_object_put(s);
 	test_end();
 
-	test_begin("llm schema: evaluate_thread has exactly the SPEC §6 members, strict");
+	test_begin("llm schema: evaluate_thread has exactly the documented members, strict");
 	s = llm_schema_evaluate(NULL);
 	props = get(s, "properties");
 	test_assert(json_object_object_length(props) == 5);
@@ -959,6 +961,61 @@ static void test_manual(void)
 	agent_free(&a);
 }
 
+/* An SMS case (doc/api.md, SMS): no subject, texts that fit [sms] max_segments. */
+static void test_manual_sms(void)
+{
+	const char *err = NULL;
+	struct agent *a = agent_from("[agent]\nkind = manual\n", &err);
+	struct w9_case w;
+	struct agent_draft d;
+	char why[200], *long_goal;
+	struct buf b;
+
+	w9_case_init(&w, "ok");
+	w.c.sms = 1;
+	w.c.sms_max_segments = 1;
+	test_begin("manual agent, SMS: short templates without a subject, within max_segments");
+	test_assert(agent_draft(a, &w.c, AGENT_DRAFT_OUTREACH, &d, &err) == 0);
+	test_assert_str(d.subject, "");
+	test_assert(strstr(d.body, "Hi Maya Chen") != NULL);
+	test_assert(strstr(d.body, "Collect a signed W-9") != NULL);
+	test_assert(agent_sms_fits(&w.c, d.body, why, sizeof why) == 1);
+	agent_draft_free(&d);
+	test_assert(agent_draft(a, &w.c, AGENT_DRAFT_FOLLOW_UP, &d, &err) == 0);
+	test_assert_str(d.subject, "");
+	test_assert(strstr(d.body, "reminder (1 of 3)") != NULL);
+	test_assert(agent_sms_fits(&w.c, d.body, why, sizeof why) == 1);
+	agent_draft_free(&d);
+	test_end();
+
+	test_begin("manual agent, SMS: a long objective is cut to fit, with \"...\"");
+	buf_init(&b, 1 << 20);
+	for (int i = 0; i < 200; i++)
+		buf_puts(&b, "collect the form ");
+	long_goal = b.data;
+	json_object_object_add(w.c.goal, "objective", json_object_new_string(long_goal));
+	for (int max = 1; max <= 3; max++) {
+		w.c.sms_max_segments = max;
+		test_assert(agent_draft(a, &w.c, AGENT_DRAFT_OUTREACH, &d, &err) == 0);
+		test_assert(agent_sms_fits(&w.c, d.body, why, sizeof why) == 1);
+		test_assert(strstr(d.body, "...") != NULL);
+		agent_draft_free(&d);
+	}
+	test_end();
+
+	test_begin("agent_sms_fits: counts segments of the case's limit and says why");
+	w.c.sms_max_segments = 2;
+	test_assert(agent_sms_fits(&w.c, "", why, sizeof why) == 0);
+	test_assert(strstr(why, "empty") != NULL);
+	test_assert(agent_sms_fits(&w.c, long_goal, why, sizeof why) == 0);
+	test_assert(strstr(why, "GSM-7") != NULL && strstr(why, "at most 2") != NULL);
+	test_assert(agent_sms_fits(&w.c, "\xF0\x9F\x98\x80 ok", why, sizeof why) == 1);
+	test_end();
+	buf_free(&b);
+	w9_case_free(&w);
+	agent_free(&a);
+}
+
 /* The one "Re:" rule of follow-up and reply subjects (src/mail/subject.c). */
 static void test_reply_subject(void)
 {
@@ -998,6 +1055,7 @@ int main(void)
 	test_prompts();
 	test_agent_new();
 	test_result_problem();
+	test_manual_sms();
 	test_manual();
 	test_reply_subject();
 	curl_global_cleanup();

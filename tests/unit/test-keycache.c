@@ -1,4 +1,5 @@
-/* test-keycache.c: the API-key cache's bounds (SPEC §2: at most 1 s, never across a reconnection). */
+/* test-keycache.c: the API-key cache's bounds (doc/api.md, "Authentication";
+ * doc/operator-guide.md, "API hosts and workers": at most 1 s, never across a reconnection). */
 #include <string.h>
 
 #include "api/keycache.h"

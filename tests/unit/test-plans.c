@@ -30,7 +30,7 @@ static void test_caps(void)
 	const char *err = NULL;
 	struct cfg *cfg;
 
-	test_begin("plans: caps default to SPEC §7 and follow the configuration");
+	test_begin("plans: caps default to the documented ones and follow the configuration");
 	cfg = cfg_parse("", 0, "empty", &err);
 	test_assert(cfg && plans_load_caps(cfg, caps, &err) == 0);
 	test_assert(caps[PLAN_SANDBOX] == 100 && caps[PLAN_PAYG] == 100 &&
@@ -67,6 +67,15 @@ static void test_month(void)
 	test_assert(s == 1706745600000 && e == 1709251200000);
 	plans_month_bounds(0, &s, &e);
 	test_assert(s == 0 && e == 2678400000);
+	test_end();
+
+	test_begin("plans: UTC month keys");
+	test_assert(plans_month_key(1774111320000) == 202603);
+	test_assert(plans_month_key(1772323200000) == 202603);  /* its first millisecond */
+	test_assert(plans_month_key(1772323199999) == 202602);  /* the last one before */
+	test_assert(plans_month_key(1798761600000 - 1) == 202612);
+	test_assert(plans_month_key(1798761600000) == 202701);
+	test_assert(plans_month_key(0) == 197001);
 	test_end();
 }
 

@@ -1,4 +1,5 @@
 /* test-validate.c: unit tests for request body validation (src/api/validate_*.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,9 +75,29 @@ static void test_full_body(void)
 	test_assert_str(in.client_webhook_url, "https://hooks.example.com/offload?x=1");
 	test_assert(in.max_attempts == 5);
 	test_assert(in.follow_up_delay_hours == 48);
+	test_assert(in.send_window_json == NULL);
 	case_input_free(&in);
 	test_assert(is_zero(&in, sizeof in));
 	case_input_free(&in); /* twice is harmless */
+	test_end();
+	json_object_put(body);
+}
+
+static void test_send_window(void)
+{
+	json_object *body = parse_ok(full_body);
+	struct case_input in;
+	char err[256] = "";
+
+	test_begin("validate_case: sendWindow kept as given, with only its members");
+	json_object_object_add(body, "sendWindow",
+			       parse_ok("{\"end\":\"17:30\",\"days\":[\"SUN\",\"WED\"],"
+					"\"start\":\"08:00\",\"tz\":\"x\"}"));
+	test_assert(validate_case(body, &in, err, sizeof err) == 0);
+	test_assert_str(in.send_window_json,
+			"{\"days\":[\"SUN\",\"WED\"],\"start\":\"08:00\",\"end\":\"17:30\"}");
+	case_input_free(&in);
+	test_assert(is_zero(&in, sizeof in));
 	test_end();
 	json_object_put(body);
 }
@@ -314,6 +335,16 @@ static const struct case_row case_rows[] = {
 	{ "metadata", "{}", NULL },
 	{ "metadata", "{\"deep\":{\"a\":[1,true,null,\"x\\u0000\"]}}",
 	  "metadata.deep.a[3]: must not contain NUL bytes" },
+	/* sendWindow (the rules themselves: tests/unit/test-sendwindow.c) */
+	{ "sendWindow", "null", NULL },
+	{ "sendWindow", "{\"days\":[\"SAT\"],\"start\":\"00:00\",\"end\":\"23:59\"}", NULL },
+	{ "sendWindow", "\"MON-FRI 09:00-17:00\"", "sendWindow: must be an object" },
+	{ "sendWindow", "{\"days\":[\"MON\"],\"start\":\"9:00\",\"end\":\"17:00\"}",
+	  "sendWindow.start: must be HH:MM (00:00 to 23:59)" },
+	{ "sendWindow", "{\"days\":[\"MON\",\"MON\"],\"start\":\"09:00\",\"end\":\"17:00\"}",
+	  "sendWindow.days[1]: MON is listed twice" },
+	{ "sendWindow", "{\"days\":[\"MON\"],\"start\":\"18:00\",\"end\":\"17:00\"}",
+	  "sendWindow.end: must be later than sendWindow.start" },
 	/* unknown fields */
 	{ "somethingNew", "{\"a\":[1,2,3]}", NULL },
 	{ "goal.priority", "\"high\"", NULL },
@@ -1192,9 +1223,77 @@ static void test_idempotency_key(void)
 	test_end();
 }
 
+/* A POST /cases body with channel SMS and counterparty.address addr (JSON text). */
+static int sms_case(const char *addr_json, struct case_input *in, char *err, size_t errlen)
+{
+	char text[512];
+	json_object *body;
+	int rc;
+
+	snprintf(text, sizeof text,
+		 "{\"channel\":\"SMS\",\"goal\":{\"objective\":\"o\"},"
+		 "\"counterparty\":{\"address\":%s,\"name\":\"Ann\"},"
+		 "\"senderPersona\":{\"name\":\"S\"}}", addr_json);
+	body = parse_ok(text);
+	rc = validate_case(body, in, err, errlen);
+	json_object_put(body);
+	return rc;
+}
+
+static void test_sms(void)
+{
+	static const char *const bad[] = {
+		"\"15551234567\"", "\"+1555123\"", "\"+1234567890123456\"", "\"+1 (555) 123-4567\"",
+		"\"jane@example.com\"", "\"+1555\\n1234567\"", "\"\"", "15551234567",
+	};
+	struct case_input in;
+	char err[256] = "";
+
+	test_begin("validate_case: SMS without a transport is refused, naming the channel");
+	validate_set_sms(0);
+	test_assert(sms_case("\"+15551234567\"", &in, err, sizeof err) == -1);
+	test_assert_str(err, "channel: SMS is not available on this server (no SMS transport is "
+			"configured)");
+	test_end();
+
+	test_begin("validate_case: SMS with a transport stores the E.164 number without separators");
+	validate_set_sms(1);
+	test_assert(sms_case("\"+1 555-123.4567\"", &in, err, sizeof err) == 0);
+	test_assert_str(in.channel, "SMS");
+	test_assert_str(in.counterparty_address, "+15551234567");
+	test_assert_str(in.counterparty_json, "{\"address\":\"+15551234567\",\"name\":\"Ann\"}");
+	case_input_free(&in);
+	test_end();
+
+	test_begin("validate_case: an SMS number that is not E.164 names counterparty.address");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		if (sms_case(bad[i], &in, err, sizeof err) != -1 ||
+		    strncmp(err, "counterparty.address: ", 22) != 0) {
+			fprintf(stderr, "%s: \"%s\"\n", bad[i], err);
+			test_assert(0);
+		}
+	}
+	test_end();
+
+	test_begin("validate_case: EMAIL is unchanged when SMS is on");
+	{
+		json_object *body = parse_ok("{\"channel\":\"EMAIL\",\"goal\":{\"objective\":\"o\"},"
+					     "\"counterparty\":{\"address\":\"+15551234567\","
+					     "\"name\":\"A\"},\"senderPersona\":{\"name\":\"S\"}}");
+
+		test_assert(validate_case(body, &in, err, sizeof err) == -1);
+		test_assert_str(err, "counterparty.address: must be an email address");
+		json_object_put(body);
+	}
+	test_end();
+	validate_set_sms(0);
+}
+
 int main(void)
 {
 	test_full_body();
+	test_send_window();
 	test_minimal_body();
 	for (size_t i = 0; i < sizeof case_rows / sizeof case_rows[0]; i++)
 		run_case_row(&case_rows[i]);
@@ -1210,5 +1309,6 @@ int main(void)
 		run_input_row(&input_rows[i]);
 	test_input_lengths();
 	test_idempotency_key();
+	test_sms();
 	return test_done();
 }

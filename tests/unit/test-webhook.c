@@ -126,7 +126,7 @@ static void test_schedule_default(void)
 		test_assert(s.waits_s[i] == want[i]);
 		total += s.waits_s[i];
 	}
-	test_assert(total == 84905); /* 23.6 h: SPEC §5 "about a day" */
+	test_assert(total == 84905); /* 23.6 h: "about a day" (doc/api.md, "Webhooks") */
 	test_end();
 }
 
