@@ -5,7 +5,7 @@
 -- download streams them one by one, and no row comes near Galera's writeset limits.
 -- Attachments stored before this migration have no chunks and are still served from
 -- [files] dir (attachments.storage_path) through nginx.
-CREATE TABLE attachment_chunks (
+CREATE TABLE IF NOT EXISTS attachment_chunks (
   attachment_id CHAR(36) CHARACTER SET ascii NOT NULL,
   seq INT NOT NULL,
   data MEDIUMBLOB NOT NULL,
