@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "common/xalloc.h"
+#include "store/attachments.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/messages.h"
@@ -164,6 +165,8 @@ static int inbound_tx_run(struct db *db, void *arg)
 		};
 
 		if (db_query(db, ins_attachment, args, N_ARGS(args), NULL) < 0)
+			return -1;
+		if (a->data && store_attachment_bytes_insert(db, a->id, a->data, (size_t)a->size) < 0)
 			return -1;
 	}
 	if (t->n_atts && m->case_id) {

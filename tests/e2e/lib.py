@@ -263,6 +263,15 @@ def sql_one(query):
     return rows[0][0] if len(rows[0]) == 1 else rows[0]
 
 
+def attachment_bytes(attachment_id):
+    """The bytes of an attachment as the database holds them (attachment_chunks, in order)."""
+    rows = sql("SELECT seq, HEX(data) FROM attachment_chunks WHERE attachment_id = %s ORDER BY seq"
+               % sql_str(attachment_id))
+    assert [int(r[0]) for r in rows] == list(range(len(rows))), "chunks of %s not numbered 0..n-1: %r" % (
+        attachment_id, [r[0] for r in rows])
+    return b"".join(bytes.fromhex(r[1]) for r in rows)
+
+
 def files_signing_key():
     return bytes.fromhex(sql_one("SELECT HEX(value) FROM settings WHERE name='files_signing_key'"))
 
