@@ -16,6 +16,10 @@ int sms_e164_normalise(const char *in, size_t len, char out[SMS_E164_SIZE],
 			continue;
 		if (n == 0 ? c != '+' : (c < '0' || c > '9'))
 			goto bad;
+		/* The country code comes first and none starts with 0 (doc/api.md, SMS):
+		 * "+00 44 ..." is a dialling prefix typed after the '+'. */
+		if (n == 1 && c == '0')
+			goto bad;
 		if (n == SMS_E164_SIZE - 1)
 			goto bad;
 		out[n++] = c;

@@ -183,6 +183,9 @@ static void test_e164(void)
 		"", "+", "15551234567", "+1555123", "+1234567890123456", "+1 (555) 123-4567",
 		"+1555123456a", "++15551234567", "+1555+1234567", "tel:+15551234567",
 		"+1555\n1234567", "+1555_1234567", " ", "+１５５５１２３４５６７",
+		/* No country code starts with 0: "+00..." is a dialling prefix typed after
+		 * the '+', and would never match the sender Kannel reports. */
+		"+0015551234567", "+00000000", "+0 555 123 4567",
 	};
 	size_t i;
 
