@@ -163,7 +163,15 @@ static int hexval(int c)
 
 /* Percent-decodes [s, s+len) into out (cap bytes with the NUL); '+' is a space
  * (application/x-www-form-urlencoded). -1 on a bad escape, a NUL, or overflow. */
+static int url_decode_nul(const char *s, size_t len, char *out, size_t cap, char nul_as);
+
 static int url_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	return url_decode_nul(s, len, out, cap, 0);
+}
+
+/* As url_decode; a decoded NUL becomes nul_as unless that is 0 (then -1). */
+static int url_decode_nul(const char *s, size_t len, char *out, size_t cap, char nul_as)
 {
 	size_t o = 0;
 
@@ -184,6 +192,8 @@ static int url_decode(const char *s, size_t len, char *out, size_t cap)
 			c = hi * 16 + lo;
 			i += 2;
 		}
+		if (c == 0 && nul_as)
+			c = (unsigned char)nul_as;
 		if (c == 0 || o + 1 >= cap)
 			return -1;
 		out[o++] = (char)c;
@@ -211,6 +221,32 @@ int http_query_param(const char *query, const char *name, char *out, size_t cap)
 			const char *v = eq ? eq + 1 : end;
 
 			return url_decode(v, (size_t)(end - v), out, cap) < 0 ? -1 : 1;
+		}
+		p = amp ? amp + 1 : end;
+	}
+	return 0;
+}
+
+int http_query_param_nul(const char *query, const char *name, char nul_as, char *out,
+			 size_t cap)
+{
+	size_t name_len = strlen(name);
+	const char *p = query;
+
+	if (cap > 0)
+		out[0] = '\0';
+	if (!p)
+		return 0;
+	while (*p) {
+		const char *amp = strchr(p, '&');
+		const char *end = amp ? amp : p + strlen(p);
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		const char *key_end = eq ? eq : end;
+
+		if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
+			const char *v = eq ? eq + 1 : end;
+
+			return url_decode_nul(v, (size_t)(end - v), out, cap, nul_as) < 0 ? -1 : 1;
 		}
 		p = amp ? amp + 1 : end;
 	}

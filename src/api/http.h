@@ -103,6 +103,13 @@ const char *http_header(struct http_request *r, const char *cgi_name);
 int http_query_param(const char *query, const char *name, char *out, size_t cap);
 
 /*
+ * As http_query_param, but a percent-encoded NUL (%00) in the value is decoded as the byte
+ * nul_as (not 0) instead of being refused: for text that must be kept whatever it holds.
+ */
+int http_query_param_nul(const char *query, const char *name, char nul_as, char *out,
+			 size_t cap);
+
+/*
  * Appends every value of name in the query string, percent-decoded, to out separated by
  * commas ("a=1&a=2,3" gives "1,2,3"). Returns the number of occurrences, or -1 when one is
  * malformed or the total exceeds cap.

@@ -60,7 +60,10 @@ static int secret_or_reply(struct http_request *r)
 static int param_or_reply(struct http_request *r, const char *name, char *out, size_t cap,
 			  int required)
 {
-	int found = http_query_param(r->query, name, out, cap);
+	/* Kannel does not retry a get-url that failed: a text holding a NUL (an 8-bit SMS) is
+	 * kept, the NUL read as an invalid UTF-8 byte that sms_utf8_repair makes U+FFFD. */
+	int found = strcmp(name, "text") == 0 ? http_query_param_nul(r->query, name, '\xff', out, cap)
+					      : http_query_param(r->query, name, out, cap);
 
 	if (found < 0) {
 		http_reply_error(r, 400, "INVALID_REQUEST", "%s: malformed or longer than %zu bytes",

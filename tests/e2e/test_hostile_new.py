@@ -147,3 +147,24 @@ def test_hostile_kannel_secret_not_in_nginx_access_log(ctx):
         assert secret[::-1] in logged, "the access log is not written: %r" % logged[-300:]
         assert secret not in logged, "the Kannel secret is in nginx's access log:\n%s" % logged.decode(errors="replace")
         assert not bad, "\n  ".join(bad)
+
+
+def test_hostile_kannel_incoming_text_with_nul_is_kept(ctx):
+    """Kannel does not retry a get-url that fails: an incoming SMS refused with 400 is lost.
+    Text that is not valid UTF-8 is stored with U+FFFD (doc/api.md, SMS); a NUL byte in the
+    text (an 8-bit data SMS passed through %a) was refused with 400 instead. It is kept the
+    same way now, the NUL as U+FFFD; a NUL in the secret, the sender or the id stays a 400."""
+    import smslib
+    if smslib.stack() is None:
+        return
+    number = smslib.unique_number()
+    kid = "hostile-nul-" + os.urandom(6).hex()
+    word = os.urandom(4).hex()
+    r = smslib.incoming(number, "+15550100000", "Deliver\x00 Friday " + word, kid)
+    smslib.expect_empty_200(r, "an incoming SMS with a NUL in its text")
+    assert smslib.inbound_count("Deliver\ufffd Friday " + word) == 1
+    r = smslib.incoming(number, "+15550100000", "again " + word, kid + "\x00x")
+    assert r.status == 400 and r.json["error"]["code"] == "INVALID_REQUEST", (r.status, r.raw)
+    r = smslib.incoming(number + "\x00", "+15550100000", "again " + word, kid + "y")
+    assert r.status == 400 and r.json["error"]["code"] == "INVALID_REQUEST", (r.status, r.raw)
+    assert smslib.inbound_count("again " + word) == 0
