@@ -148,6 +148,7 @@ static void case_row(const struct http_request *r, const struct case_input *in,
 	row->result_schema_json = in->result_schema_json;
 	row->metadata_json = in->metadata_json;
 	row->client_webhook_url = in->client_webhook_url;
+	row->send_window_json = in->send_window_json;
 	row->now_ms = r->now_ms;
 }
 

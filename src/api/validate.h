@@ -34,6 +34,7 @@ struct case_input {
 	char *result_schema_json;   /* JSON object, or NULL */
 	char *metadata_json;        /* JSON object, or NULL */
 	char *client_webhook_url;   /* NULL when absent */
+	char *send_window_json;     /* {"days","start","end"} as given, or NULL when absent */
 	int max_attempts;           /* 0..20, default 3 */
 	int follow_up_delay_hours;  /* 1..8760, default 72 */
 };

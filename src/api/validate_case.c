@@ -9,6 +9,7 @@
 
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/sendwindow.h"
 #include "common/xalloc.h"
 #include "sms/e164.h"
 
@@ -276,6 +277,21 @@ static int case_metadata(json_object *body, struct case_input *in, char *err, si
 	return 0;
 }
 
+/* sendWindow (doc/api.md "Send windows"): kept with only its documented members, as given. */
+static int case_send_window(json_object *body, struct case_input *in, char *err, size_t errlen)
+{
+	json_object *v = val_member(body, "sendWindow"), *stored = NULL;
+	struct send_window w;
+
+	if (!v)
+		return 0;
+	if (send_window_from_json(v, "sendWindow", &w, &stored, err, errlen) < 0)
+		return -1;
+	in->send_window_json = val_to_json(stored);
+	json_object_put(stored);
+	return 0;
+}
+
 /* The fields of a POST /cases body, checked in this order; the first failure is the one
  * reported. Each function validates one field (or one object such as counterparty) and
  * stores it in *in; a later one may read what an earlier one stored (in->channel). A new
@@ -293,6 +309,7 @@ static int (*const case_fields[])(json_object *body, struct case_input *in, char
 	case_result_schema,
 	case_webhook_url,
 	case_metadata,
+	case_send_window,
 };
 
 int validate_case(json_object *body, struct case_input *out, char *err, size_t errlen)
@@ -331,5 +348,6 @@ void case_input_free(struct case_input *in)
 	free(in->result_schema_json);
 	free(in->metadata_json);
 	free(in->client_webhook_url);
+	free(in->send_window_json);
 	memset(in, 0, sizeof *in);
 }

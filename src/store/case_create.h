@@ -28,6 +28,7 @@ struct store_case_new {
 	const char *result_schema_json;   /* or NULL */
 	const char *metadata_json;        /* or NULL */
 	const char *client_webhook_url;   /* or NULL */
+	const char *send_window_json;     /* the sendWindow as given, or NULL */
 	int64_t now_ms;                   /* created_at, updated_at, and when the event is due */
 };
 

@@ -18,7 +18,7 @@ enum {
 	COL_ID, COL_STATUS, COL_ATTEMPT_COUNT, COL_FOLLOW_UPS_SENT, COL_MAX_ATTEMPTS,
 	COL_DELAY_H, COL_VERSION, COL_NEXT_ACTION_AT, COL_ADDRESS, COL_GOAL, COL_COUNTERPARTY,
 	COL_PERSONA, COL_CONSTRAINTS, COL_RESULT_SCHEMA, COL_LEASE_OWNER, COL_LEASE_UNTIL,
-	COL_HAS_MESSAGES, COL_HAS_ANSWERS, COL_CLIENT_ID, COL_CHANNEL,
+	COL_HAS_MESSAGES, COL_HAS_ANSWERS, COL_CLIENT_ID, COL_CHANNEL, COL_SEND_WINDOW,
 };
 
 /* The two EXISTS let a case without history skip the three history reads: they walk
@@ -29,7 +29,7 @@ static const char read_sql[] =
 	" constraints_json, result_schema, lease_owner, lease_until,"
 	" EXISTS (SELECT 1 FROM messages m WHERE m.case_id = cases.id),"
 	" EXISTS (SELECT 1 FROM input_requests r WHERE r.case_id = cases.id"
-	" AND r.status = 'RESOLVED'), client_id, channel"
+	" AND r.status = 'RESOLVED'), client_id, channel, send_window"
 	" FROM cases WHERE id IN (" STORE_IN_LIST ")";
 
 static char *dup_or_null(const char *s)
@@ -52,6 +52,7 @@ static void fill_case(const struct db_res *res, size_t i, struct store_case *c)
 	c->sender_persona = xstrdup(db_res_get(res, i, COL_PERSONA));
 	c->constraints = dup_or_null(db_res_get(res, i, COL_CONSTRAINTS));
 	c->result_schema = dup_or_null(db_res_get(res, i, COL_RESULT_SCHEMA));
+	c->send_window = dup_or_null(db_res_get(res, i, COL_SEND_WINDOW));
 	c->has_messages = db_res_int(res, i, COL_HAS_MESSAGES) != 0;
 	c->has_answers = db_res_int(res, i, COL_HAS_ANSWERS) != 0;
 	snprintf(c->client_id, sizeof c->client_id, "%s", db_res_get(res, i, COL_CLIENT_ID));
@@ -123,6 +124,7 @@ void store_case_free(struct store_case *c)
 	free(c->sender_persona);
 	free(c->constraints);
 	free(c->result_schema);
+	free(c->send_window);
 	memset(c, 0, sizeof *c);
 }
 
@@ -319,6 +321,47 @@ int store_case_transition(struct db *db, const struct store_case *c,
 		r = store_tx_run(db, transition_body, &x);
 	else
 		r = store_tx_run_single(db, transition_body, &x);
+	if (r < 0)
+		return -1;
+	return r == 0 ? 1 : 0;
+}
+
+struct hold_arg {
+	const struct store_case *c;
+	const struct store_lease *ev;
+	const char *owner;
+	int64_t until, now;
+};
+
+static int hold_body(struct db *db, void *arg)
+{
+	/* The event's release is store_lease_release's, joined to the case's update so that
+	 * the two cannot part (an event due at the opening with the case showing another time). */
+	static const char sql[] =
+		"UPDATE cases c, events e SET c.next_action_at = ?, c.updated_at = ?,"
+		" c.version = c.version + 1,"
+		" c.lease_until = IF(c.lease_owner <=> ?, NULL, c.lease_until),"
+		" c.lease_owner = IF(c.lease_owner <=> ?, NULL, c.lease_owner),"
+		" e.available_at = ?, e.attempts = e.attempts - 1, e.lease_owner = NULL,"
+		" e.lease_until = NULL" CASE_WHERE;
+	struct hold_arg *x = arg;
+	struct db_arg a[] = {
+		DB_INT(x->until), DB_INT(x->now), DB_STR(x->owner), DB_STR(x->owner),
+		DB_INT(x->until), DB_STR(x->c->id), DB_INT(x->c->version), DB_INT(x->ev->id),
+		DB_STR(x->owner), DB_INT(x->ev->attempts),
+	};
+
+	if (db_query(db, sql, a, sizeof a / sizeof a[0], NULL) < 0)
+		return -1;
+	return db_affected_rows(db) < 1 ? 1 : 0;
+}
+
+int store_case_hold(struct db *db, const struct store_case *c, const struct store_lease *ev,
+		    const char *owner, int64_t until_ms, int64_t now_ms)
+{
+	struct hold_arg x = { c, ev, owner, until_ms, now_ms };
+	int r = store_tx_run_single(db, hold_body, &x);
+
 	if (r < 0)
 		return -1;
 	return r == 0 ? 1 : 0;

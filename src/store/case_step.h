@@ -28,6 +28,7 @@ struct store_case {
 	char *sender_persona;          /* JSON text */
 	char *constraints;             /* JSON text or NULL */
 	char *result_schema;           /* JSON text or NULL */
+	char *send_window;             /* the case's own sendWindow, JSON text, or NULL */
 	int has_messages;              /* the thread holds at least one message */
 	int has_answers;               /* an input request was answered */
 	int sms;                       /* channel SMS (else EMAIL) */
@@ -131,5 +132,17 @@ struct store_transition {
 int store_case_transition(struct db *db, const struct store_case *c,
 			  const struct store_transition *t, const struct store_lease *ev,
 			  const char *owner, int64_t now_ms);
+
+/*
+ * Holds the case of a claimed event until until_ms, when its send window opens (doc/api.md
+ * "Send windows"), in ONE UPDATE: the case's next_action_at becomes until_ms (so that
+ * nextActionAt shows it; updated_at and version move with it) and its lease is released
+ * when it is owner's; the event is given back untried (the claim's attempt not counted),
+ * due at until_ms. Applies only if the case is still at c->version and the event lease is
+ * still ours. Returns 1 held, 0 the case or the lease changed (nothing written), -1 on a
+ * database error.
+ */
+int store_case_hold(struct db *db, const struct store_case *c, const struct store_lease *ev,
+		    const char *owner, int64_t until_ms, int64_t now_ms);
 
 #endif

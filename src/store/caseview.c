@@ -18,7 +18,7 @@
 	" c.follow_up_delay_hours, c.goal, c.counterparty, c.sender_persona, c.constraints_json," \
 	" c.result_schema, c.metadata, c.result_status, c.result, c.failure_reason," \
 	" c.client_webhook_url, r.id, r.question, r.status, r.requested_at," \
-	" c.attachment_count > 0"
+	" c.attachment_count > 0, c.send_window"
 
 static const char case_sql[] =
 	"SELECT " CASE_COLUMNS
@@ -29,7 +29,7 @@ enum {
 	COL_NEXT, COL_ATTEMPTS, COL_MAX_ATTEMPTS, COL_DELAY, COL_GOAL, COL_COUNTERPARTY,
 	COL_PERSONA, COL_CONSTRAINTS, COL_SCHEMA, COL_METADATA, COL_RESULT_STATUS, COL_RESULT,
 	COL_FAILURE, COL_WEBHOOK, COL_IR_ID, COL_IR_QUESTION, COL_IR_STATUS, COL_IR_AT,
-	COL_HAS_ATTACHMENTS,
+	COL_HAS_ATTACHMENTS, COL_SEND_WINDOW,
 };
 
 static void add_str(json_object *o, const char *key, const char *v)
@@ -271,6 +271,12 @@ static int write_case(struct db *db, const struct db_res *res, unsigned flags, s
 	jw_int(w, GETI(COL_MAX_ATTEMPTS));
 	jw_key(w, "followUpDelayHours");
 	jw_int(w, GETI(COL_DELAY));
+	/* Only when the case has its own (doc/api.md "Send windows"); the server's default
+	 * window is the worker's configuration, not part of the case. */
+	if (GET(COL_SEND_WINDOW)) {
+		jw_key(w, "sendWindow");
+		jw_stored(w, GET(COL_SEND_WINDOW));
+	}
 	jw_key(w, "goal");
 	jw_stored(w, GET(COL_GOAL));
 	jw_key(w, "counterparty");

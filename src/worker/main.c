@@ -23,6 +23,7 @@
 #include "store/events.h"
 #include "webhook/deliver.h"
 #include "worker/sender.h"
+#include "worker/window.h"
 #include "worker/worker.h"
 
 #define MAX_CONCURRENCY 64
@@ -79,10 +80,11 @@ static void usage(FILE *f)
 		"set), turns due follow-ups into events, claims due events\n"
 		"(FOR UPDATE SKIP LOCKED with a lease), sends the outreach, follow-ups and replies\n"
 		"over SMTP (each client's mail with its own sender identity when it has one, from\n"
-		"'offloadctl client set'; SMS cases through Kannel's sendsms) and moves each case on,\n"
-		"then delivers due webhooks, forgets Idempotency-Keys older than 24 h and deletes\n"
-		"finished cases older than [retention] finished_days (at most 500 a pass). Several\n"
-		"workers may run at once.\n"
+		"'offloadctl client set'; SMS cases through Kannel's sendsms; holding those that fall\n"
+		"outside the case's send window until it opens) and moves each case on, then delivers\n"
+		"due webhooks, forgets Idempotency-Keys older than 24 h and deletes finished cases\n"
+		"older than [retention] finished_days (at most 500 a pass). Several workers may run\n"
+		"at once.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default: $OFFLOAD_CONFIG, then\n"
 		"                      " SYSCONFDIR "/offload/offload.conf)\n"
@@ -92,7 +94,8 @@ static void usage(FILE *f)
 		"  -v, --verbose       log more\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts,\n"
+		"Keys read: [worker] concurrency budget_s lease_s batch max_event_attempts\n"
+		"send_window timezone,\n"
 		"[mail] smtp_url smtp_user smtp_password from_address inbox_address domain timeout_s\n"
 		"imap_url imap_user imap_password imap_batch max_message_bytes, [files] dir,\n"
 		"[webhook] * (delivery), [agent] *, [sms] *, [retention] finished_days, [database] *.\n"
@@ -203,6 +206,7 @@ out:
 	p->total.sent += w.stats.sent;
 	p->total.retried += w.stats.retried;
 	p->total.transitions += w.stats.transitions;
+	p->total.held += w.stats.held;
 	p->total.smtp_us += w.stats.smtp_us;
 	p->total.agent_us += w.stats.agent_us;
 	p->total.smtp_connections += w.smtp ? smtp_connections(w.smtp) : 0;
@@ -291,7 +295,7 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	int64_t start = util_now_ms();
 	int started = 0, rc = 0, purged = 0;
 
-	char host[40] = "host";
+	char host[40] = "host", held[64] = "";
 	unsigned char rnd[4];
 	char hex[9];
 
@@ -326,19 +330,49 @@ static int run_pass(struct cfg *cfg, const struct worker_settings *s, int64_t co
 	if (!stop_requested && !p.db_error[0] &&
 	    worker_retention_pass(cfg, retention_days, util_now_ms(), &purged) < 0)
 		rc = -1;
+	if (p.total.held)
+		snprintf(held, sizeof held, ", %d held for their send window", p.total.held);
 	log_info("pass: %d events, %d sent, %d retried later, %d transitions, %d follow-ups due, "
 		 "%d cases purged, %lld ms (threads spent %lld ms in SMTP with %ld connections "
-		 "opened, %lld ms in the agent)%s%s%s",
+		 "opened, %lld ms in the agent)%s%s%s%s",
 		 p.total.events, p.total.sent, p.total.retried, p.total.transitions, p.follow_ups,
 		 purged,
 		 (long long)(util_now_ms() - start), (long long)(p.total.smtp_us / 1000),
 		 p.total.smtp_connections,
-		 (long long)(p.total.agent_us / 1000),
+		 (long long)(p.total.agent_us / 1000), held,
 		 p.db_error[0] ? " (database unavailable: " : p.claim_failed ?
 		 " (claiming failed: database trouble)" : (!p.drained && !stop_requested) ?
 		 " (budget spent; work remains)" : "", p.db_error, p.db_error[0] ? ")" : "");
 	pthread_mutex_destroy(&p.lock);
 	return rc;
+}
+
+/* [worker] send_window and timezone (doc/operator-guide.md "Send windows"). 0, or -1 with
+ * *err naming the key. */
+static int load_windows(struct cfg *cfg, struct worker_settings *s, const char **err)
+{
+	static char msg[400];
+	const char *zone = cfg_get(cfg, "worker", "timezone", "UTC");
+	const char *spec = cfg_get(cfg, "worker", "send_window", "");
+	const char *why = NULL;
+	int r;
+
+	s->zone = window_zone_open(zone);
+	if (!s->zone) {
+		snprintf(msg, sizeof msg, "[worker] timezone: %.64s is not a zone of the system's tz "
+			 "database (an IANA name such as Europe/Berlin, or UTC)", zone);
+		*err = msg;
+		return -1;
+	}
+	s->zone_name = xstrdup(zone);
+	r = send_window_parse_spec(spec, &s->send_window, &why);
+	if (r < 0) {
+		snprintf(msg, sizeof msg, "[worker] send_window: %s", why);
+		*err = msg;
+		return -1;
+	}
+	s->has_send_window = r == 1;
+	return 0;
 }
 
 static int load_settings(struct cfg *cfg, struct worker_settings *s, const char **err)
@@ -361,6 +395,8 @@ static int load_settings(struct cfg *cfg, struct worker_settings *s, const char 
 	if (sms_config_load(cfg, &s->sms, err) < 0)
 		return -1;
 	s->lease_ms = lease_s * 1000;
+	if (load_windows(cfg, s, err) < 0)
+		return -1;
 	s->from_address = xstrdup(from);
 	s->inbox_address = xstrdup(inbox);
 	s->domain = xstrdup(domain);
@@ -453,6 +489,8 @@ out:
 	free(s.inbox_address);
 	free(s.domain);
 	sms_config_free(&s.sms);
+	free(s.zone_name);
+	window_zone_free(&s.zone);
 	cfg_free(&cfg);
 	return rc;
 }

@@ -19,10 +19,13 @@
 #include "store/messages_out.h"
 #include "worker/sender.h"
 #include "store/sms.h"
+#include "worker/window.h"
 #include "worker/worker.h"
 
 #define MAX_REFERENCES 20
 #define BAD_DRAFT_TRIES 3
+
+static const char kinds[][12] = { "outreach", "follow_up", "reply" };
 
 /* The case as the worker needs it: the row read at the claim, its JSON parsed, and its
  * history when it has one. */
@@ -41,6 +44,8 @@ struct case_row {
 	int replied_since_outbound; /* a real reply arrived after our newest message */
 	int sms_max_segments;       /* [sms] max_segments, for an SMS case's texts */
 	struct store_case_history hist;
+	const struct send_window *window; /* the case's own, else the server's; NULL: none */
+	struct send_window own_window;
 };
 
 static void case_row_free(struct case_row *c)
@@ -148,6 +153,13 @@ static int load_case(struct worker_ctx *w, const struct store_event *ev, struct 
 	c->persona = parse_or_null(r->sender_persona);
 	c->constraints = parse_or_null(r->constraints);
 	c->result_schema = parse_or_null(r->result_schema);
+	if (r->send_window && send_window_from_text(r->send_window, &c->own_window) == 0)
+		c->window = &c->own_window;
+	else if (r->send_window)
+		log_warn("case %s: its stored sendWindow is not a valid window; using the server's "
+			 "default (if any)", r->id);
+	if (!c->window && w->s->has_send_window)
+		c->window = &w->s->send_window;
 	if (store_case_history_load(w->db, r, &c->hist) < 0)
 		return -1;
 	build_thread(c);
@@ -256,6 +268,73 @@ static int commit_step(struct worker_ctx *w, const struct store_event *ev,
 	}
 }
 
+/*
+ * The first instant at or after t at which c may send (doc/api.md "Send windows"): t when
+ * no window applies. The window is read in counterparty.timezone, else in [worker]
+ * timezone; a counterparty zone the tz database does not know (it was checked when the case
+ * was created, so tzdata lost it since) falls back to [worker] timezone, with a warning.
+ */
+static int64_t sendable_at(struct worker_ctx *w, const struct case_row *c, int64_t t)
+{
+	const char *name;
+	struct window_zone *own = NULL;
+	int64_t at;
+
+	if (!c->window)
+		return t;
+	name = jstr(c->counterparty, "timezone");
+	if (name && !(own = window_zone_open(name)))
+		log_warn("case %s: counterparty.timezone %s is not in the tz database; its send "
+			 "window is read in [worker] timezone %s", c->id, name, w->s->zone_name);
+	at = window_next_open(c->window, own ? own : w->s->zone, t);
+	window_zone_free(&own);
+	if (at < 0) {
+		log_warn("case %s: its send window does not open in the next two weeks; not "
+			 "waiting for it", c->id);
+		return t;
+	}
+	return at;
+}
+
+/* 1 when an earlier try of ev got its message accepted and died before committing: only
+ * the bookkeeping is left, which no window holds back. */
+static int already_sent(struct worker_ctx *w, const struct store_event *ev)
+{
+	struct store_outbound o;
+	int sent;
+
+	if (ev->lease.attempts <= 1)
+		return 0;
+	memset(&o, 0, sizeof o);
+	sent = store_outbound_find(w->db, ev->lease.id, &o) == 1 && o.sent;
+	store_outbound_free(&o);
+	return sent;
+}
+
+/* Holds the message of kind that ev would send now until the window opens at until: the
+ * event comes back then, and nextActionAt says so. 0, or -1 (the lease then expires). */
+static int hold(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
+		enum agent_draft_kind kind, int64_t until, int64_t now)
+{
+	char when[32];
+
+	switch (store_case_hold(w->db, c->row, &ev->lease, w->owner, until, now)) {
+	case 1:
+		break;
+	case 0:
+		return retry_later(w, ev, now, 1000, "the case changed");
+	default:
+		log_warn("case %s: holding the %s for its send window: %s", c->id, kinds[kind],
+			 db_error(w->db));
+		return -1;
+	}
+	util_iso8601_ms(until, when);
+	log_info("case %s: %s held until %s (outside its send window)", c->id, kinds[kind], when);
+	w->stats.events++;
+	w->stats.held++;
+	return 0;
+}
+
 enum send_outcome {
 	SEND_OK,        /* accepted by the server: o->row is the message to mark sent */
 	SEND_HANDLED,   /* temporary failure or conflict: the event was given back */
@@ -328,7 +407,6 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 				      const char *text, struct store_outbound *o, char *reason,
 				      size_t reason_cap, int64_t now)
 {
-	static const char kinds[][12] = { "outreach", "follow_up", "reply" };
 	struct agent_case ac;
 	struct agent_draft d = { NULL, NULL };
 	const struct worker_sender *snd = NULL;
@@ -499,8 +577,13 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 {
 	struct store_outbound o;
 	char reason[600] = "";
+	int64_t open_at = sendable_at(w, c, now);
 	int r;
 
+	/* Outside the window nothing is drafted or sent: the event waits for the opening (a
+	 * reply decided by the agent is decided again then, on the thread as it stands). */
+	if (open_at > now && !already_sent(w, ev))
+		return hold(w, ev, c, kind, open_at, now);
 	switch (send_message(w, ev, c, kind, text, &o, reason, sizeof reason, now)) {
 	case SEND_OK:
 		ok_t->sent_message = o.row;
@@ -561,7 +644,7 @@ static int on_case_created(struct worker_ctx *w, const struct store_event *ev,
 {
 	struct store_transition t = {
 		.status = CASE_RUNNING, .attempt_inc = 1,
-		.next_action_at = now + c->row->follow_up_delay_hours * 3600000,
+		.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000),
 	};
 
 	if (c->status != CASE_CREATED)
@@ -593,7 +676,7 @@ static int on_follow_up_due(struct worker_ctx *w, const struct store_event *ev,
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
 		t.follow_up_inc = 1;
-		t.next_action_at = now + c->row->follow_up_delay_hours * 3600000;
+		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_FOLLOW_UP, NULL, &t, now);
 	}
 	return commit_step(w, ev, c, &t, now, "the case changed");
@@ -639,12 +722,13 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 	case AGENT_WAIT:
 		/* The follow-up schedule as it was before the pause (due now if that passed). */
 		t.status = CASE_RUNNING;
-		t.next_action_at = (c->last_outbound_at ? c->last_outbound_at : now) + c->row->follow_up_delay_hours * 3600000;
+		t.next_action_at = sendable_at(w, c, (c->last_outbound_at ? c->last_outbound_at : now) +
+						     c->row->follow_up_delay_hours * 3600000);
 		break;
 	case AGENT_REPLY:
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
-		t.next_action_at = now + c->row->follow_up_delay_hours * 3600000;
+		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_REPLY, d->reply, &t, now);
 	}
 	r = commit_step(w, ev, c, &t, now, "the case changed");

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "common/sendwindow.h"
 #include "mail/smtp.h"
 #include "sms/config.h"
 #include "sms/segments.h"
@@ -16,6 +17,7 @@ struct smtp;
 struct worker_sender;
 struct worker_senders;
 struct store_outbound;
+struct window_zone;
 
 struct worker_settings {
 	char *from_address;        /* the service's sender address */
@@ -24,6 +26,11 @@ struct worker_settings {
 	int64_t lease_ms;          /* how long a claimed event and its case are ours */
 	int64_t max_event_attempts;/* after this many tries an event is dead */
 	struct sms_config sms;     /* [sms]: Kannel's sendsms, the sender number, the limits */
+	/* Send windows (doc/api.md "Send windows"; [worker] send_window and timezone). */
+	int has_send_window;       /* [worker] send_window is set: cases without their own */
+	struct send_window send_window; /* the server's default window */
+	struct window_zone *zone;  /* [worker] timezone: for cases without counterparty.timezone */
+	char *zone_name;
 };
 
 /* Counters of one thread, summed for the pass summary. */
@@ -32,6 +39,7 @@ struct worker_stats {
 	int sent;        /* messages accepted by the SMTP server or Kannel */
 	int retried;     /* events given back for a later try */
 	int transitions; /* case status changes */
+	int held;        /* messages held for their send window */
 	int64_t smtp_us; /* time spent in SMTP transactions */
 	int64_t agent_us; /* time spent drafting and evaluating */
 	long smtp_connections; /* SMTP connections opened (one per server and login) */

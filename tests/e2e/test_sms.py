@@ -268,7 +268,10 @@ def test_sms_ucs2_draft_beyond_max_segments_is_unusable(ctx):
     assert len(fits) == 201
     too_long = fits[:-1] + "!!"
     assert len(too_long) == 202
-    s = _sms_script(m, [{"content": {"subject": "PO 4471", "body": too_long}}],
+    # Two too long in a row: the agent's own second try (with the correction) fails too, so
+    # the first pass sends nothing; every later draft fits.
+    s = _sms_script(m, [{"content": {"subject": "PO 4471", "body": too_long}},
+                        {"content": {"subject": "PO 4471", "body": too_long}}],
                     after={"draft_message": {"content": {"subject": "PO 4471", "body": fits}}})
     worker_ready(ctx)
     number = sl.unique_number()
@@ -285,7 +288,7 @@ def test_sms_ucs2_draft_beyond_max_segments_is_unusable(ctx):
         runs = []
         for fake in ("+10m", "+30m", "+2h"):
             runs += al.llm_drain(srv, fake=fake)
-            if sl.out_to(number):
+            if get_case(cid)["attemptCount"] >= 1:
                 break
         c = get_case(cid)
         al.no_violations(srv)

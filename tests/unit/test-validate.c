@@ -75,9 +75,29 @@ static void test_full_body(void)
 	test_assert_str(in.client_webhook_url, "https://hooks.example.com/offload?x=1");
 	test_assert(in.max_attempts == 5);
 	test_assert(in.follow_up_delay_hours == 48);
+	test_assert(in.send_window_json == NULL);
 	case_input_free(&in);
 	test_assert(is_zero(&in, sizeof in));
 	case_input_free(&in); /* twice is harmless */
+	test_end();
+	json_object_put(body);
+}
+
+static void test_send_window(void)
+{
+	json_object *body = parse_ok(full_body);
+	struct case_input in;
+	char err[256] = "";
+
+	test_begin("validate_case: sendWindow kept as given, with only its members");
+	json_object_object_add(body, "sendWindow",
+			       parse_ok("{\"end\":\"17:30\",\"days\":[\"SUN\",\"WED\"],"
+					"\"start\":\"08:00\",\"tz\":\"x\"}"));
+	test_assert(validate_case(body, &in, err, sizeof err) == 0);
+	test_assert_str(in.send_window_json,
+			"{\"days\":[\"SUN\",\"WED\"],\"start\":\"08:00\",\"end\":\"17:30\"}");
+	case_input_free(&in);
+	test_assert(is_zero(&in, sizeof in));
 	test_end();
 	json_object_put(body);
 }
@@ -315,6 +335,16 @@ static const struct case_row case_rows[] = {
 	{ "metadata", "{}", NULL },
 	{ "metadata", "{\"deep\":{\"a\":[1,true,null,\"x\\u0000\"]}}",
 	  "metadata.deep.a[3]: must not contain NUL bytes" },
+	/* sendWindow (the rules themselves: tests/unit/test-sendwindow.c) */
+	{ "sendWindow", "null", NULL },
+	{ "sendWindow", "{\"days\":[\"SAT\"],\"start\":\"00:00\",\"end\":\"23:59\"}", NULL },
+	{ "sendWindow", "\"MON-FRI 09:00-17:00\"", "sendWindow: must be an object" },
+	{ "sendWindow", "{\"days\":[\"MON\"],\"start\":\"9:00\",\"end\":\"17:00\"}",
+	  "sendWindow.start: must be HH:MM (00:00 to 23:59)" },
+	{ "sendWindow", "{\"days\":[\"MON\",\"MON\"],\"start\":\"09:00\",\"end\":\"17:00\"}",
+	  "sendWindow.days[1]: MON is listed twice" },
+	{ "sendWindow", "{\"days\":[\"MON\"],\"start\":\"18:00\",\"end\":\"17:00\"}",
+	  "sendWindow.end: must be later than sendWindow.start" },
 	/* unknown fields */
 	{ "somethingNew", "{\"a\":[1,2,3]}", NULL },
 	{ "goal.priority", "\"high\"", NULL },
@@ -1263,6 +1293,7 @@ static void test_sms(void)
 int main(void)
 {
 	test_full_body();
+	test_send_window();
 	test_minimal_body();
 	for (size_t i = 0; i < sizeof case_rows / sizeof case_rows[0]; i++)
 		run_case_row(&case_rows[i]);
