@@ -60,8 +60,9 @@ static int secret_or_reply(struct http_request *r)
 static int param_or_reply(struct http_request *r, const char *name, char *out, size_t cap,
 			  int required)
 {
-	/* Kannel does not retry a get-url that failed: a text holding a NUL (an 8-bit SMS) is
-	 * kept, the NUL read as an invalid UTF-8 byte that sms_utf8_repair makes U+FFFD. */
+	/* A 400 is final for Kannel (it retries only failures such as a 5xx): a text holding a
+	 * NUL (an 8-bit SMS) is kept, the NUL read as an invalid UTF-8 byte that
+	 * sms_utf8_repair makes U+FFFD. */
 	int found = strcmp(name, "text") == 0 ? http_query_param_nul(r->query, name, '\xff', out, cap)
 					      : http_query_param(r->query, name, out, cap);
 

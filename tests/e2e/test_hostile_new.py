@@ -150,7 +150,8 @@ def test_hostile_kannel_secret_not_in_nginx_access_log(ctx):
 
 
 def test_hostile_kannel_incoming_text_with_nul_is_kept(ctx):
-    """Kannel does not retry a get-url that fails: an incoming SMS refused with 400 is lost.
+    """A 400 is final for Kannel (it tries a get-url again only after a failure such as a 5xx):
+    an incoming SMS refused with 400 is lost.
     Text that is not valid UTF-8 is stored with U+FFFD (doc/api.md, SMS); a NUL byte in the
     text (an 8-bit data SMS passed through %a) was refused with 400 instead. It is kept the
     same way now, the NUL as U+FFFD; a NUL in the secret, the sender or the id stays a 400."""
