@@ -169,3 +169,46 @@ def test_hostile_kannel_incoming_text_with_nul_is_kept(ctx):
     r = smslib.incoming(number + "\x00", "+15550100000", "again " + word, kid + "y")
     assert r.status == 400 and r.json["error"]["code"] == "INVALID_REQUEST", (r.status, r.raw)
     assert smslib.inbound_count("again " + word) == 0
+
+
+# --------------------------------------------------------------------------- sender identities
+
+def test_hostile_identity_set_with_open_cases_keeps_their_replies(ctx):
+    """An operator gives a client its own reply domain while the client has open cases (the
+    usual order: a client starts on the server's addresses, then gets its own). The
+    counterparty of an open case answers the message it has, whose Reply-To is the
+    server's inbox+<caseId>@ address: that reply belongs to the case (it names the case,
+    threads to the case's own message, and no other client's domain is involved), and
+    must not be kept unmatched for the operator while the case waits forever."""
+    import test_sender_identity as si
+    from lib import new_client_full, outbox_to, worker_drain, worker_ready
+    worker_ready(ctx)
+    a = new_client_full("UNLIMITED")
+    cid, addr = si._case(a, "ident-late")
+    cids = [cid]
+    try:
+        worker_drain()
+        mails = outbox_to(addr)
+        assert len(mails) == 1, "%d first messages" % len(mails)
+        first_id = mails[0].header("Message-ID").strip()
+        reply_to = si._addr(mails[0].header("Reply-To"))
+        assert reply_to.endswith("@" + si.SERVER_DOMAIN) and cid in reply_to, reply_to
+        si._ctl_json("client", "set", a["clientId"], "--from-address", "ap@late.example",
+                     "--reply-domain", si._domain("late"))
+        for what, irt in (("threaded", first_id), ("by the plus address alone", None)):
+            raw, msgid = si._reply_raw(addr, reply_to, irt)
+            rc, err = si.inbound(raw)
+            assert rc == 0, "%s: offload-inbound exit %d: %s" % (what, rc, err)
+            assert si._stored_case(msgid) == cid, "%s: the reply to the case's own address went to %s\n%s" % (
+                what, si._stored_case(msgid), err)
+        # Still refused: threaded to this case but addressed to another case's server
+        # address (another client's, without an identity of its own).
+        other, other_addr = si._case(new_client_full("UNLIMITED"), "ident-late-other")
+        cids.append(other)
+        raw, msgid = si._reply_raw(addr, "offload+%s@%s" % (other, si.SERVER_DOMAIN), first_id)
+        rc, err = si.inbound(raw)
+        assert rc == 0 and si._stored_case(msgid) == "-", "another case's address: stored for %s\n%s" % (
+            si._stored_case(msgid), err)
+    finally:
+        si._finish(cids)
+        si._ctl("client", "set", a["clientId"], "--clear-sender")
