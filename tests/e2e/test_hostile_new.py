@@ -212,3 +212,97 @@ def test_hostile_identity_set_with_open_cases_keeps_their_replies(ctx):
     finally:
         si._finish(cids)
         si._ctl("client", "set", a["clientId"], "--clear-sender")
+
+
+# --------------------------------------------------------------------------- probes that hold
+
+def test_hostile_sms_numbers(ctx):
+    """counterparty.address of an SMS case (doc/api.md, SMS): '+' and 8 to 15 ASCII digits,
+    country code first; spaces, dashes and dots removed. Unicode digits (fullwidth, Arabic-
+    Indic), a fullwidth plus, NUL, CR/LF, tabs, parentheses, 7 and 16 digits, no '+', a
+    leading 0 are 400 naming the field; 8 and 15 digits and separators are taken, the stored
+    form bare. Needs no Kannel: validation is the API's."""
+    import smslib
+    from lib import expect_err, expect_ok, get_case, post
+    base = smslib.unique_number()[5:]  # 7 random digits
+    bad = ["+1555\uff10\uff11\uff12" + base[3:], "\uff0b1555" + base, "+1555\u0660" + base[1:],
+           "+1555\u0000" + base, "+1555\r\n" + base, "+1555\t" + base, "+1 (555) " + base, "+1234567",
+           "+1234567890123456", "1555" + base, "+0044" + base, "+0" + base + "1", "++1555" + base,
+           "+1555" + base + "\u200b", " " * 70 + "+1555" + base, "tel:+1555" + base]
+    for addr in bad:
+        r = post("/cases", smslib.sms_case_body(addr))
+        expect_err(r, 400, "INVALID_REQUEST")
+        assert r.json["error"]["message"].startswith("counterparty.address: "), (addr, r.json)
+    cids = []
+    try:
+        for sent, stored in (("+1 555-" + base[:3] + "." + base[3:], "+1555" + base),
+                             ("+4" + base[:7], "+4" + base[:7]), ("+49" + base + "00000", "+49" + base + "00000")):
+            cid = expect_ok(post("/cases", smslib.sms_case_body(sent)), 201)["caseId"]
+            cids.append(cid)
+            assert get_case(cid)["counterparty"]["address"] == stored, (sent, get_case(cid)["counterparty"])
+    finally:
+        for cid in cids:
+            from lib import sql, sql_str
+            sql("UPDATE cases SET status = 'FAILED', next_action_at = 253402300799999 WHERE id = %s" % sql_str(cid))
+
+
+def test_hostile_kannel_callback_parameters(ctx):
+    """/kannel/incoming and /kannel/dlr with hostile parameters, from an allowed address:
+    a secret that is empty, one byte short or long, in capitals, over 256 bytes, repeated
+    with the wrong one first, is 403 and changes nothing; the right one percent-encoded
+    counts (it is the same value). Missing, overlong or malformed ids, a DLR type out of
+    range, signed, fractional or too long are 400 naming the parameter; a DLR for an id we
+    never sent is 200 (Kannel must not retry it) and changes nothing; a repeated incoming
+    id is stored once; invalid UTF-8 and 6 kB of text are stored; other methods are 405.
+    (nginx refuses a request line over 8 KiB with 414 before offload-api's 16 KiB cap on
+    the text is reached: about 13 UCS-2 parts of CJK text, more than phones send as SMS.)"""
+    import smslib
+    from lib import env, http
+    st = smslib.stack()
+    if not st:
+        return
+    sec = smslib.secret()
+    number = smslib.unique_number()
+    before = smslib.db_fingerprint()
+
+    def call(path, query):
+        return smslib.kannel_get(path, query)
+
+    for s in ("", sec[:-1], sec + "0", sec.upper() if sec.upper() != sec else sec + "X", "x" * 300):
+        q = [("secret", s), ("from", number), ("id", "h1"), ("text", "hi")]
+        smslib.expect_forbidden(call("/kannel/incoming", q), "secret %r" % s[:20])
+    smslib.expect_forbidden(call("/kannel/dlr", [("secret", "wrong"), ("secret", sec), ("msg", "1"), ("type", "1")]),
+                            "the wrong secret first")
+    bad = [("/kannel/incoming", [("from", number), ("text", "no id")], "id"),
+           ("/kannel/incoming", [("id", "h2"), ("text", "no from")], "from"),
+           ("/kannel/incoming", [("from", number), ("id", "a b"), ("text", "x")], "id"),
+           ("/kannel/incoming", [("from", number), ("id", "i" * 65), ("text", "x")], "id"),
+           ("/kannel/incoming", [("from", "+" + "1" * 70), ("id", "h3"), ("text", "x")], "from"),
+           ("/kannel/dlr", [("type", "1")], "msg")]
+    for t in ("-1", "256", "1.5", "1e3", "+1", " 1", "0x1", "9" * 20, ""):
+        bad.append(("/kannel/dlr", [("msg", "1"), ("type", t)], "type"))
+    for path, params, name in bad:
+        r = call(path, [("secret", sec)] + params)
+        assert r.status == 400 and r.json["error"]["code"] == "INVALID_REQUEST" and \
+            r.json["error"]["message"].startswith(name + ":"), (path, params, r.status, r.raw[:200])
+    smslib.expect_empty_200(call("/kannel/dlr", [("secret", sec), ("msg", "no-such-message-" + number),
+                                                 ("type", "2"), ("reply", "x")]), "a DLR for an unknown id")
+    for m in ("POST", "PUT", "DELETE", "HEAD"):
+        r = http(m, "/kannel/incoming?secret=%s&from=%%2B1555&id=m&text=x" % sec, key=None)
+        assert r.status == 405, (m, r.status, r.raw[:200])
+    assert smslib.db_fingerprint() == before, "a refused call changed something"
+    encoded = "".join("%%%02X" % ord(c) for c in sec)
+    kid = "hostile-pe-" + number[1:]
+    e = env()
+    import http.client as hc
+    for _ in range(2):  # Kannel's repeat: stored once
+        conn = hc.HTTPConnection(e.host, e.port, timeout=30)
+        conn.request("GET", "/kannel/incoming?secret=%s&from=%s&id=%s&text=%s" % (
+            encoded, number.replace("+", "%2B"), kid, "%FF%FEhello%C0%80" + "a" * 6000))
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"", resp.status
+        conn.close()
+    from lib import sql_one, sql_str
+    assert sql_one("SELECT COUNT(*) FROM messages WHERE kannel_id = %s" % sql_str(kid)) == "1"
+    text = sql_one("SELECT body_text FROM messages WHERE kannel_id = %s" % sql_str(kid))
+    assert text.startswith("\ufffd\ufffdhello\ufffd\ufffd") and text.endswith("a" * 6000), text[:40]
