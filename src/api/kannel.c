@@ -93,13 +93,17 @@ static int is_token(const char *s)
  * international number: 8 to 15 bare digits are taken as one), else NULL. */
 static int sender_number(const char *from, char out[SMS_E164_SIZE])
 {
-	const char *err;
-	char plus[MAX_ADDR + 2];
+	return sms_e164_normalise_loose(from, out);
+}
 
-	if (sms_e164_normalise(from, strlen(from), out, &err) == 0)
-		return 0;
-	snprintf(plus, sizeof plus, "+%s", from);
-	return sms_e164_normalise(plus, strlen(plus), out, &err);
+/* 1 when number is this server's own sender ([sms] sender): what we send to it comes back
+ * from it, so it is no counterparty (doc/api.md, SMS). */
+static int own_number(struct http_request *r, const char *number)
+{
+	const char *sender = r->t->settings->sms.sender;
+	char own[SMS_E164_SIZE];
+
+	return sender && sms_e164_normalise_loose(sender, own) == 0 && strcmp(own, number) == 0;
 }
 
 void kannel_incoming(struct http_request *r)
@@ -132,7 +136,7 @@ void kannel_incoming(struct http_request *r)
 	in.to = to_clean;
 	in.text = clean;
 	in.now_ms = r->now_ms;
-	if (sender_number(from, number) == 0) {
+	if (sender_number(from, number) == 0 && !own_number(r, number)) {
 		in.from = number;
 		switch (sms_keyword_parse(clean, strlen(clean), &keyword)) {
 		case SMS_KEYWORD_STOP:
@@ -146,8 +150,8 @@ void kannel_incoming(struct http_request *r)
 		}
 		in.keyword = keyword;
 	} else {
-		/* An alphanumeric or national sender cannot be any case's counterparty: kept
-		 * unmatched for the operator, keywords and all. */
+		/* An alphanumeric or national sender, or our own number, cannot be any case's
+		 * counterparty: kept unmatched for the operator, keywords and all. */
 		in.from = from_clean;
 		in.unmatchable = 1;
 	}

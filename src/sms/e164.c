@@ -1,4 +1,7 @@
 /* e164.c: E.164 normalisation and check for SMS counterparties (doc/api.md, SMS). */
+#include <stdio.h>
+#include <string.h>
+
 #include "sms/e164.h"
 
 int sms_e164_normalise(const char *in, size_t len, char out[SMS_E164_SIZE],
@@ -32,4 +35,15 @@ bad:
 	out[0] = '\0';
 	*error_r = "must be a phone number in E.164 form: '+' and 8 to 15 digits";
 	return -1;
+}
+
+int sms_e164_normalise_loose(const char *in, char out[SMS_E164_SIZE])
+{
+	const char *err;
+	char plus[SMS_E164_INPUT_MAX + 2];
+
+	if (sms_e164_normalise(in, strlen(in), out, &err) == 0)
+		return 0;
+	snprintf(plus, sizeof plus, "+%s", in);
+	return sms_e164_normalise(plus, strlen(plus), out, &err);
 }

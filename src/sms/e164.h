@@ -18,4 +18,10 @@
 int sms_e164_normalise(const char *in, size_t len, char out[SMS_E164_SIZE],
 		       const char **error_r);
 
+/*
+ * As sms_e164_normalise, and a number without its '+' (8 to 15 bare digits, as Kannel
+ * may report an international sender) is taken as one. 0 with out set, -1.
+ */
+int sms_e164_normalise_loose(const char *in, char out[SMS_E164_SIZE]);
+
 #endif

@@ -306,3 +306,28 @@ def test_hostile_kannel_callback_parameters(ctx):
     assert sql_one("SELECT COUNT(*) FROM messages WHERE kannel_id = %s" % sql_str(kid)) == "1"
     text = sql_one("SELECT body_text FROM messages WHERE kannel_id = %s" % sql_str(kid))
     assert text.startswith("\ufffd\ufffdhello\ufffd\ufffd") and text.endswith("a" * 6000), text[:40]
+
+
+def test_hostile_sms_case_to_the_servers_own_number(ctx):
+    """An SMS case whose counterparty is the server's own sender number ([sms] sender): the
+    carrier hands what we send to that number back as an incoming SMS from it, which would
+    attach to the case as the counterparty's reply, be answered, come back again: a loop
+    that bills every turn, started by any client. (Email has its guard: our own Message-ID
+    coming back is dropped.) The number is refused like any unusable one, in every spelling,
+    and an incoming SMS from it attaches to no case."""
+    import smslib
+    from lib import expect_err, post, sql_one, sql_str
+    st = smslib.stack()
+    if not st:
+        return
+    own = st["sender"]
+    spaced = own[:2] + " " + own[2:5] + "-" + own[5:8] + "." + own[8:]
+    for addr in (own, spaced):
+        r = post("/cases", smslib.sms_case_body(addr))
+        expect_err(r, 400, "INVALID_REQUEST")
+        assert r.json["error"]["message"].startswith("counterparty.address: "), r.json
+    kid = "hostile-own-" + os.urandom(6).hex()
+    smslib.expect_empty_200(smslib.incoming(own[1:], own, "STOP", kid), "an SMS from our own number")
+    assert sql_one("SELECT IFNULL(case_id, '-') FROM messages WHERE kannel_id = %s" % sql_str(kid)) == "-"
+    assert sql_one("SELECT COUNT(*) FROM sms_optouts WHERE number = %s" % sql_str(own)) == "0", \
+        "our own number opted itself out"
