@@ -126,8 +126,8 @@ def test_hostile_kannel_secret_not_in_nginx_access_log(ctx):
     """The Kannel callbacks carry the shared secret in the query string, so the shipped
     snippet keeps /kannel/ out of nginx's access log. Requests nginx answers itself went to
     the server's error pages (/_offload_error/...), whose location logs: a smsbox on an
-    address not yet allowed (403), and offload-api down or restarting (502) wrote the secret
-    into the access log on every callback. Both must still answer the JSON envelope with
+    address not yet allowed (403), offload-api down or restarting (502), and a request line
+    over nginx's 8 KiB (414: a long UCS-2 text) wrote the secret into the access log. Both must still answer the JSON envelope with
     their status, and leave no secret in the access log."""
     secret = b"s3cr3t-" + os.urandom(8).hex().encode()
     with _OwnNginx() as ngx:
@@ -136,6 +136,10 @@ def test_hostile_kannel_secret_not_in_nginx_access_log(ctx):
                                               source="127.0.0.2"), 403, "FORBIDDEN", bad)
         _envelope("offload-api not running", ngx.get(b"/kannel/dlr?secret=" + secret + b"&msg=a&type=1"),
                   502, "SERVICE_UNAVAILABLE", bad)
+        # A get-url over nginx's 8 KiB request line (a long UCS-2 text): nginx's 414 comes
+        # before any location is chosen, from the server's error page.
+        _envelope("a request line over 8 KiB", ngx.get(b"/kannel/incoming?secret=" + secret + b"&from=1&id=2&text="
+                                                     + b"%E4%BD%A0" * 1000), 414, "INVALID_REQUEST", bad)
         # A request nginx logs as usual, so the test sees that the log is written at all.
         ngx.get(b"/healthz?marker=" + secret[::-1])
         deadline = time.monotonic() + 5
