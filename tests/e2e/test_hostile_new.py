@@ -335,3 +335,83 @@ def test_hostile_sms_case_to_the_servers_own_number(ctx):
     assert sql_one("SELECT IFNULL(case_id, '-') FROM messages WHERE kannel_id = %s" % sql_str(kid)) == "-"
     assert sql_one("SELECT COUNT(*) FROM sms_optouts WHERE number = %s" % sql_str(own)) == "0", \
         "our own number opted itself out"
+
+
+# --------------------------------------------------------------------------- erasure
+
+def test_hostile_sms_reply_racing_a_case_delete_leaves_nothing(ctx):
+    """An incoming SMS for an open SMS case while the operator erases the case: the reply
+    reads the case, and its INSERT is held (here by another session's uncommitted row with
+    the same Kannel id, in real life by nothing more than timing) while the erasure runs.
+    Once it commits, no message of the erased case may remain in the database (doc/api.md:
+    nothing of an erased case's content remains), and the later reply is stored unmatched
+    or not at all."""
+    import threading
+    import smslib
+    from lib import ctl, env, sql_one, sql_str
+    st = smslib.stack()
+    if not st:
+        return
+    number = smslib.unique_number()
+    from lib import expect_ok, post
+    cid = expect_ok(post("/cases", smslib.sms_case_body(number)), 201)["caseId"]
+    kid = "hostile-race-" + os.urandom(6).hex()
+    word = "RACE-" + os.urandom(4).hex()
+    e = env()
+    import lib
+    http_timeout, lib.HTTP_TIMEOUT = lib.HTTP_TIMEOUT, 120.0
+    holder = subprocess.Popen(["mariadb", "--socket=" + e.db_socket, "-uroot", e.db_name, "-N", "-B", "--unbuffered"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    results = {}
+    try:
+        holder.stdin.write(("SET autocommit=0; BEGIN; INSERT INTO messages (case_id, direction, kind, message_id,"
+                            " from_addr, to_addr, subject, body_text, created_at, channel, kannel_id) VALUES"
+                            " (NULL, 'inbound', 'reply', 'hold.%s', 'x', 'y', '', 'hold', 0, 'SMS', %s);"
+                            " SELECT 'held';\n" % (kid, sql_str(kid))).encode())
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == b"held"
+
+        def reply():
+            t0 = time.monotonic()
+            try:
+                results["reply"] = smslib.incoming(number, st["sender"], "Delivery Friday " + word, kid)
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                results["reply"] = exc
+            results["reply_s"] = time.monotonic() - t0
+
+        def delete():
+            t0 = time.monotonic()
+            try:
+                results["delete"] = ctl("case", "delete", cid, "--wait", "60")
+            except AssertionError as exc:
+                results["delete"] = exc
+            results["delete_s"] = time.monotonic() - t0
+        t1 = threading.Thread(target=reply)
+        t1.start()
+        # The reply is waiting on the held row once its INSERT shows in the lock waits.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sql_one(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'") == "0":
+            time.sleep(0.05)
+        t2 = threading.Thread(target=delete)
+        t2.start()
+        t2.join(3)  # the delete either finishes now (the bug) or waits for the reply
+        holder.stdin.write(b"ROLLBACK;\n")
+        holder.stdin.flush()
+        t1.join(60)
+        t2.join(90)
+    finally:
+        try:
+            holder.stdin.close()
+        except OSError:
+            pass
+        holder.wait(30)
+        lib.HTTP_TIMEOUT = http_timeout
+    assert not isinstance(results.get("delete"), Exception), results
+    r = results.get("reply")
+    assert r is not None and not isinstance(r, Exception) and r.status in (200, 400), results
+    left = sql_one("SELECT COUNT(*) FROM messages WHERE case_id = %s" % sql_str(cid))
+    assert left == "0", "%s message(s) of the erased case remain: %r" % (
+        left, sql_one("SELECT body_text FROM messages WHERE case_id = %s LIMIT 1" % sql_str(cid)))
+    assert sql_one("SELECT COUNT(*) FROM events WHERE case_id = %s" % sql_str(cid)) == "0", \
+        "events of the erased case remain"
