@@ -36,7 +36,8 @@ int mail_identity_domain_valid(const char *s)
 int mail_identity_smtp_url_check(const char *url, const char **error_r)
 {
 	CURLU *u = NULL;
-	char *user = NULL, *password = NULL, *query = NULL, *fragment = NULL;
+	char *user = NULL, *password = NULL, *query = NULL, *fragment = NULL, *path = NULL;
+	size_t path_len = 0;
 	int rc = -1;
 
 	if (!url || !*url || strlen(url) > MAIL_IDENTITY_MAX_URL) {
@@ -70,6 +71,19 @@ int mail_identity_smtp_url_check(const char *url, const char **error_r)
 		*error_r = "must not have a query or fragment";
 		goto out;
 	}
+	/* libcurl sends the decoded path as the EHLO name: no control or non-ASCII bytes in it,
+	 * percent-encoded or not (libcurl would refuse them only when sending). */
+	if (curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+		*error_r = "must not hold control or non-ASCII characters, even percent-encoded";
+		goto out;
+	}
+	path_len = strlen(path);
+	for (size_t i = 0; i < path_len; i++)
+		if ((unsigned char)path[i] <= ' ' || (unsigned char)path[i] >= 0x7f) {
+			*error_r = "must not hold control or non-ASCII characters, even "
+				   "percent-encoded";
+			goto out;
+		}
 	rc = 0;
 out:
 	curl_free(user);
@@ -79,6 +93,7 @@ out:
 	}
 	curl_free(query);
 	curl_free(fragment);
+	curl_free(path);
 	curl_url_cleanup(u);
 	return rc;
 }

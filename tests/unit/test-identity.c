@@ -82,6 +82,13 @@ static void test_urls(void)
 	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/#f", &err) < 0);
 	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example /x", &err) < 0);
 	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example\r\n", &err) < 0);
+	/* The path is libcurl's EHLO name: CR/LF percent-encoded there is CR/LF too (libcurl
+	 * refuses it only when sending, so every message to the client would fail). */
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/%0d%0aRSET", &err) < 0);
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/a%00b", &err) < 0);
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/%c3%a4", &err) < 0);
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/", &err) == 0);
+	test_assert(mail_identity_smtp_url_check("smtp://127.0.0.1:25/client.acme.example", &err) == 0);
 	test_end();
 }
 
