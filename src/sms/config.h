@@ -6,7 +6,8 @@
  * routes, the worker) decide and log.
  * - Checks and parsers return 0, or -1 with *error_r: static text (or cfg-owned, naming
  *   the key, for sms_config_load), written to follow a field's name ("the number is ...")
- *   so the API can put it in an error naming the field.
+ *   so the API can put it in an error naming the field (sms_e164_normalise_loose returns
+ *   -1 alone: its caller, the Kannel callback, has no field to name).
  * - Questions are 1 / 0 (sms_config_url_safe); answers with more than two values are
  *   enums (sms_keyword, sms_coding).
  * - sms_kannel_send returns enum sms_send_result (SENT, TEMPORARY: retry, PERMANENT:
