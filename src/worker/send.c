@@ -16,27 +16,8 @@
 int worker_sms_text_fits(const struct worker_ctx *w, const char *text, enum sms_coding *coding_r,
 			 char *why, size_t cap)
 {
-	struct sms_count n;
-	const char *err;
-
-	if (!text || !*text) {
-		snprintf(why, cap, "the text is empty");
-		return 0;
-	}
-	if (sms_segments_count(text, strlen(text), &n, &err) < 0) {
-		snprintf(why, cap, "the text is %s", err);
-		return 0;
-	}
-	*coding_r = n.coding;
-	if (n.segments > (size_t)w->s->sms.max_segments) {
-		snprintf(why, cap, "the text takes %zu SMS segments (%s, %zu %s); at most %lld are "
-			 "allowed ([sms] max_segments)", n.segments,
-			 n.coding == SMS_CODING_GSM7 ? "GSM-7" : "UCS-2", n.units,
-			 n.coding == SMS_CODING_GSM7 ? "septets" : "UTF-16 units",
-			 (long long)w->s->sms.max_segments);
-		return 0;
-	}
-	return 1;
+	return sms_text_fits(text, w->s->sms.max_segments, "[sms] max_segments", coding_r, why,
+			     cap);
 }
 
 enum smtp_result worker_send_mail(struct worker_ctx *w, const struct worker_sender *snd,
