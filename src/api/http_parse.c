@@ -15,7 +15,8 @@ static int hexval(int c)
 	return -1;
 }
 
-int http_url_decode(const char *s, size_t len, char *out, size_t cap)
+/* http_url_decode; a decoded NUL becomes nul_as unless that is 0 (then -1). */
+static int url_decode_nul(const char *s, size_t len, char *out, size_t cap, char nul_as)
 {
 	size_t o = 0;
 
@@ -38,12 +39,19 @@ int http_url_decode(const char *s, size_t len, char *out, size_t cap)
 			c = hi * 16 + lo;
 			i += 2;
 		}
+		if (c == 0 && nul_as)
+			c = (unsigned char)nul_as;
 		if (c == 0 || o + 1 >= cap)
 			return -1;
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int http_url_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	return url_decode_nul(s, len, out, cap, 0);
 }
 
 /* Finds the next name=value pair named name in the query string from *p on (NULL: none),
@@ -80,6 +88,20 @@ int http_query_param(const char *query, const char *name, char *out, size_t cap)
 	if (!next_param(&query, name, &v, &len))
 		return 0;
 	return http_url_decode(v, len, out, cap) < 0 ? -1 : 1;
+}
+
+int http_query_param_nul(const char *query, const char *name, char nul_as, char *out,
+			 size_t cap)
+{
+	const char *v;
+	size_t len;
+
+	if (cap == 0)
+		return -1;
+	out[0] = '\0';
+	if (!next_param(&query, name, &v, &len))
+		return 0;
+	return url_decode_nul(v, len, out, cap, nul_as) < 0 ? -1 : 1;
 }
 
 int http_query_param_all(const char *query, const char *name, char *out, size_t cap)

@@ -80,6 +80,7 @@ static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threa
 		return -1;
 	}
 	validate_set_sms(s->sms.enabled);
+	validate_set_sms_sender(s->sms.sender);
 	return 0;
 }
 

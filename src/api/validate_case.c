@@ -35,6 +35,15 @@ void validate_set_sms(int enabled)
 	sms_enabled = enabled;
 }
 
+/* This server's own sender number in E.164 form ("" when [sms] sender is not one). */
+static char sms_own_number[SMS_E164_SIZE];
+
+void validate_set_sms_sender(const char *sender)
+{
+	if (!sender || sms_e164_normalise_loose(sender, sms_own_number) < 0)
+		sms_own_number[0] = '\0';
+}
+
 static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
 	json_object *v = jsonutil_member(body, "channel");
@@ -119,6 +128,10 @@ static int case_counterparty(json_object *body, struct case_input *in, char *err
 		if (sms_e164_normalise(addr, (size_t)json_object_get_string_len(address), number,
 				       &why) < 0)
 			return val_fail(err, errlen, "counterparty.address: %s", why);
+		/* What we send to our own number comes back from it as a reply: a loop. */
+		if (*sms_own_number && strcmp(number, sms_own_number) == 0)
+			return val_fail(err, errlen, "counterparty.address: is this server's own SMS "
+					"number");
 		addr = number;
 	} else if (!validate_email_address(addr, (size_t)json_object_get_string_len(address))) {
 		return val_fail(err, errlen, "counterparty.address: must be an email address");

@@ -37,17 +37,22 @@ int store_sms_opted_out(struct db *db, const char *number)
 	return found;
 }
 
-int store_sms_open_case(struct db *db, const char *number, char case_id_r[37],
-			int64_t *created_at_r)
+/* store_sms_open_case; with lock, the case row is locked (FOR UPDATE) until the transaction
+ * ends, so an erasure of the case (which locks the row first) waits for what is stored for
+ * it, and then removes it too, or runs first and leaves no case to store for. */
+static int open_case(struct db *db, const char *number, char case_id_r[37],
+		     int64_t *created_at_r, int lock)
 {
 	/* The unique key cases_sms_open_number. */
 	static const char sql[] = "SELECT id, created_at FROM cases WHERE sms_open_number = ?";
+	static const char lock_sql[] =
+		"SELECT id, created_at FROM cases WHERE sms_open_number = ? FOR UPDATE";
 	struct db_arg a[] = { DB_STR(number) };
 	struct db_res *res = NULL;
 
 	if (case_id_r)
 		case_id_r[0] = '\0';
-	if (db_query(db, sql, a, 1, &res) < 0)
+	if (db_query(db, lock ? lock_sql : sql, a, 1, &res) < 0)
 		return -1;
 	if (db_res_rows(res) == 0) {
 		db_res_free(&res);
@@ -59,6 +64,12 @@ int store_sms_open_case(struct db *db, const char *number, char case_id_r[37],
 		*created_at_r = db_res_int(res, 0, 1);
 	db_res_free(&res);
 	return 1;
+}
+
+int store_sms_open_case(struct db *db, const char *number, char case_id_r[37],
+			int64_t *created_at_r)
+{
+	return open_case(db, number, case_id_r, created_at_r, 0);
 }
 
 /* {"messageRowId": row} plus "diagnostic" when given, malloc'd. */
@@ -116,7 +127,7 @@ static int incoming_run(struct db *db, void *arg)
 	if (!in->unmatchable) {
 		if (store_sms_lock_number(db, in->from, in->now_ms) < 0)
 			return -1;
-		matched = store_sms_open_case(db, in->from, t->case_id, NULL);
+		matched = open_case(db, in->from, t->case_id, NULL, 1);
 		if (matched < 0)
 			return -1;
 	}
