@@ -9,6 +9,7 @@
 
 #include "agent/agent-private.h"
 #include "agent/schema.h"
+#include "common/jsonutil.h"
 #include "common/xalloc.h"
 
 static json_object *jstring(const char *s)
@@ -60,13 +61,6 @@ json_object *llm_schema_draft(void)
 	json_object_object_add(props, "body", s);
 	strict_close(o, props);
 	return o;
-}
-
-static json_object *member(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
 static int has_type(json_object *types, const char *t)
@@ -174,7 +168,7 @@ static json_object *strict_of(json_object *s, int nullable, int depth)
 			json_object_array_add(e, NULL);
 		json_object_object_add(out, "enum", e);
 	}
-	if (has_type(member(out, "type"), "object")) {
+	if (has_type(jsonutil_member(out, "type"), "object")) {
 		json_object *props = json_object_new_object(), *sp = NULL;
 
 		if (s && json_object_object_get_ex(s, "properties", &sp) &&
@@ -186,7 +180,7 @@ static json_object *strict_of(json_object *s, int nullable, int depth)
 		/* Without properties a strict object can only be empty; said in the README. */
 		strict_close(out, props);
 	}
-	if (has_type(member(out, "type"), "array")) {
+	if (has_type(jsonutil_member(out, "type"), "array")) {
 		json_object *items = NULL;
 
 		if (s)
@@ -219,7 +213,7 @@ json_object *llm_schema_evaluate(json_object *result_schema)
 	json_object_object_add(props, "inputQuestion", s);
 	if (result_schema) {
 		result = strict_of(result_schema, 1, 0);
-		if (!has_type(member(result, "type"), "object")) {
+		if (!has_type(jsonutil_member(result, "type"), "object")) {
 			/* doc/api.md, "GET /cases/{caseId}": result is an object or null,
 			 * whatever the schema says. */
 			json_object_put(result);

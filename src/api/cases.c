@@ -301,8 +301,10 @@ static int list_query_or_reply(struct http_request *r, struct store_case_list_qu
 	has_since = http_query_param(r->query, "updatedSince", since_s, sizeof since_s);
 	has_cursor = http_query_param(r->query, "cursor", cursor, sizeof cursor);
 	if (has_status < 0 || (has_status > 0 && parse_status_list(status, &q->statuses) < 0)) {
-		http_reply_error(r, 400, "INVALID_REQUEST",
-				 "status: must be CREATED, RUNNING, INPUT_NEEDED, COMPLETED or FAILED");
+		char list[128];
+
+		store_case_status_list(list, sizeof list);
+		http_reply_error(r, 400, "INVALID_REQUEST", "status: must be %s", list);
 		return -1;
 	}
 	if (has_ref < 0 || strlen(ref) > 255) {

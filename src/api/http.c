@@ -1,5 +1,5 @@
-/* http.c: FastCGI replies in the two JSON envelopes, header and query access, body reading. */
-#include <ctype.h>
+/* http.c: FastCGI replies in the two JSON envelopes, header access, body reading (the pure
+ * parsing is in http_parse.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,136 +151,29 @@ const char *http_header(struct http_request *r, const char *cgi_name)
 	return FCGX_GetParam(cgi_name, r->t->req.envp);
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Percent-decodes [s, s+len) into out (cap bytes with the NUL); '+' is a space
- * (application/x-www-form-urlencoded). -1 on a bad escape, a NUL, or overflow. */
-static int url_decode(const char *s, size_t len, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int c = (unsigned char)s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len)
-				return -1;
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c == 0 || o + 1 >= cap)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-int http_query_param(const char *query, const char *name, char *out, size_t cap)
-{
-	size_t name_len = strlen(name);
-	const char *p = query;
-
-	if (cap > 0)
-		out[0] = '\0';
-	if (!p)
-		return 0;
-	while (*p) {
-		const char *amp = strchr(p, '&');
-		const char *end = amp ? amp : p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		const char *key_end = eq ? eq : end;
-
-		if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
-			const char *v = eq ? eq + 1 : end;
-
-			return url_decode(v, (size_t)(end - v), out, cap) < 0 ? -1 : 1;
-		}
-		p = amp ? amp + 1 : end;
-	}
-	return 0;
-}
-
-int http_query_param_all(const char *query, const char *name, char *out, size_t cap)
-{
-	size_t name_len = strlen(name), used = 0;
-	const char *p = query;
-	int found = 0;
-
-	out[0] = '\0';
-	if (!p)
-		return 0;
-	while (*p) {
-		const char *amp = strchr(p, '&');
-		const char *end = amp ? amp : p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		const char *key_end = eq ? eq : end;
-
-		if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
-			const char *v = eq ? eq + 1 : end;
-
-			if (found) {
-				if (used + 2 > cap)
-					return -1;
-				out[used++] = ',';
-			}
-			if (url_decode(v, (size_t)(end - v), out + used, cap - used) < 0)
-				return -1;
-			used += strlen(out + used);
-			found++;
-		}
-		p = amp ? amp + 1 : end;
-	}
-	return found;
-}
-
 int http_read_body_or_reply(struct http_request *r, size_t max)
 {
-	const char *cl = http_header(r, "CONTENT_LENGTH");
-	int64_t len = 0;
-	size_t got = 0;
+	size_t len, got = 0;
 
-	if (cl && *cl) {
-		for (const char *p = cl; *p; p++) {
-			if (!isdigit((unsigned char)*p)) {
-				http_reply_error(r, 400, "INVALID_REQUEST", "content-length: malformed");
-				return -1;
-			}
-		}
-		if (strlen(cl) > 12 || util_parse_int64(cl, &len) < 0) {
-			http_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "request body larger than %zu bytes", max);
-			return -1;
-		}
-	}
-	if ((uint64_t)len > max) {
+	switch (http_content_length(http_header(r, "CONTENT_LENGTH"), max, &len)) {
+	case 0:
+		break;
+	case HTTP_LENGTH_MALFORMED:
+		http_reply_error(r, 400, "INVALID_REQUEST", "content-length: malformed");
+		return -1;
+	default:
 		http_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "request body larger than %zu bytes", max);
 		return -1;
 	}
-	r->body = xmalloc((size_t)len + 1);
-	while (got < (size_t)len) {
-		int n = FCGX_GetStr(r->body + got, (int)((size_t)len - got), r->t->req.in);
+	r->body = xmalloc(len + 1);
+	while (got < len) {
+		int n = FCGX_GetStr(r->body + got, (int)(len - got), r->t->req.in);
 
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
-	if (got != (size_t)len) {
+	if (got != len) {
 		http_reply_error(r, 400, "INVALID_REQUEST", "body: shorter than content-length");
 		return -1;
 	}

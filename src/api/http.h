@@ -21,6 +21,8 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 
+#include "api/http_parse.h"
+#include "api/route_match.h"
 #include "common/plans.h"
 #include "sms/config.h"
 
@@ -44,16 +46,13 @@ struct api_thread {
 	size_t files_key_len; /* 0 until loaded from the database */
 };
 
-#define HTTP_MAX_PARAMS 2
-#define HTTP_MAX_SEGMENT 1024
-
 /* One request; lives on the handler's stack for the length of the request. */
 struct http_request {
 	struct api_thread *t;
 	const char *method;
 	const char *path;
 	const char *query;
-	const char *params[HTTP_MAX_PARAMS]; /* path segments matched by '*' */
+	const char *params[HTTP_MAX_PARAMS]; /* path segments matched by '*' (route_find) */
 	char param_buf[HTTP_MAX_PARAMS][HTTP_MAX_SEGMENT + 1];
 	char *body;                          /* NUL-terminated, NULL when there is none */
 	size_t body_len;
@@ -95,19 +94,6 @@ void http_reply_headers(struct http_request *r, int status, const char *headers)
 
 /* A request header (FastCGI HTTP_* variable) by its CGI name, e.g. "HTTP_X_API_KEY". */
 const char *http_header(struct http_request *r, const char *cgi_name);
-
-/*
- * Finds the value of name in the query string, percent-decoded into out (cap bytes with
- * NUL). Returns 1 found, 0 absent, -1 malformed or too long.
- */
-int http_query_param(const char *query, const char *name, char *out, size_t cap);
-
-/*
- * Appends every value of name in the query string, percent-decoded, to out separated by
- * commas ("a=1&a=2,3" gives "1,2,3"). Returns the number of occurrences, or -1 when one is
- * malformed or the total exceeds cap.
- */
-int http_query_param_all(const char *query, const char *name, char *out, size_t cap);
 
 /* Reads the body (Content-Length strictly parsed, at most max bytes) into r->body.
  * Returns 0, or -1 after replying 400/413. */

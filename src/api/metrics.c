@@ -13,6 +13,7 @@
 #include "store/erase.h"
 #include "store/health.h"
 #include "store/stats.h"
+#include "store/types.h"
 
 /* Series are (method, route, status): the methods and routes are fixed lists and statuses a
  * few dozen, so this bound is never reached in practice; beyond it requests are only counted
@@ -265,8 +266,7 @@ static int put_node(struct buf *out, struct db *db)
 /* The database gauges. 0, or -1 when a query failed (nothing written then). */
 static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 {
-	static const char *const statuses[] = { "CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED",
-						"FAILED", NULL };
+	const char *statuses[CASE_STATUS_COUNT + 1];
 	static const char *const states[] = { "pending", "delivered", "dead", NULL };
 	struct store_stats st;
 	const char *err = NULL;
@@ -277,6 +277,8 @@ static int put_database(struct buf *out, struct db *db, int64_t now_ms)
 		return -1;
 	}
 	put_help(out, "offload_cases", "gauge", "Cases by status.");
+	for (int i = 0; i <= CASE_STATUS_COUNT; i++)
+		statuses[i] = i < CASE_STATUS_COUNT ? store_case_status_name(i) : NULL;
 	put_counts(out, "offload_cases", "status", st.cases, st.n_cases, statuses);
 	put_help(out, "offload_events_due", "gauge",
 		 "Internal events waiting for the worker whose time has come (due backlog).");

@@ -1,4 +1,5 @@
-/* routes.c: the route table and the checks every route shares (cgit's cmd.c is the model). */
+/* routes.c: dispatches a request on the route table (route_match.h) and applies the checks
+ * every route shares (cgit's cmd.c is the model). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,63 +19,12 @@
 #include "store/db.h"
 #include "store/health.h"
 
-#define ROUTE_AUTH 0x1 /* needs x-api-key */
-#define ROUTE_BODY 0x2 /* reads a JSON body */
-
-struct route {
-	const char *method;
-	const char *pattern; /* '*' matches one path segment */
-	void (*handler)(struct http_request *r);
-	unsigned flags;
-};
-
 static void health_get(struct http_request *r);
 
-static const struct route routes[] = {
-	{ "GET", "/cases", cases_list, ROUTE_AUTH },
-	{ "POST", "/cases", cases_create, ROUTE_AUTH | ROUTE_BODY },
-	{ "GET", "/cases/*", cases_get, ROUTE_AUTH },
-	{ "GET", "/cases/*/attachments/*", cases_attachment, ROUTE_AUTH },
-	{ "POST", "/cases/*/input", cases_input, ROUTE_AUTH | ROUTE_BODY },
-	{ "GET", "/files/*", files_download, 0 },
-	{ "GET", "/healthz", health_get, 0 },
-	{ "GET", "/metrics", metrics_get, 0 },
-	/* Kannel's callbacks: a shared secret instead of a key (kannel.c). */
-	{ "GET", "/kannel/incoming", kannel_incoming, 0 },
-	{ "GET", "/kannel/dlr", kannel_dlr, 0 },
-};
-
-#define N_ROUTES (sizeof routes / sizeof routes[0])
-
-/* Matches path against pattern, filling r->params. 1 on a match. */
-static int match(const char *pattern, const char *path, struct http_request *r)
-{
-	int n = 0;
-
-	while (*pattern && *path) {
-		if (*pattern == '*') {
-			const char *end = strchr(path, '/');
-			size_t len = end ? (size_t)(end - path) : strlen(path);
-
-			if (len == 0 || n >= HTTP_MAX_PARAMS)
-				return 0;
-			/* An overlong segment still names this route; as an id it matches nothing. */
-			if (len <= HTTP_MAX_SEGMENT)
-				memcpy(r->param_buf[n], path, len);
-			r->param_buf[n][len <= HTTP_MAX_SEGMENT ? len : 0] = '\0';
-			r->params[n] = r->param_buf[n];
-			n++;
-			pattern++;
-			path += len;
-			continue;
-		}
-		if (*pattern != *path)
-			return 0;
-		pattern++;
-		path++;
-	}
-	return *pattern == '\0' && *path == '\0';
-}
+/* The handlers, in the order of ROUTE_LIST (route_match.h), so route_table[i] is handlers[i]. */
+#define ROUTE_HANDLER(method, pattern, handler, flags) handler,
+static void (*const handlers[])(struct http_request *r) = { ROUTE_LIST(ROUTE_HANDLER) };
+#undef ROUTE_HANDLER
 
 /* The cheap part of authentication, before any lookup: 0, or -1 after replying 401. */
 static int key_present_or_reply(struct http_request *r)
@@ -194,9 +144,9 @@ static void health_get(struct http_request *r)
 void routes_dispatch(struct api_thread *t)
 {
 	struct http_request r;
-	const struct route *found = NULL;
-	char allow[64] = "";
-	int path_known = 0;
+	const struct route_spec *spec = NULL;
+	char allow[64];
+	int found;
 	int64_t start_us = util_now_us();
 
 	memset(&r, 0, sizeof r);
@@ -212,45 +162,31 @@ void routes_dispatch(struct api_thread *t)
 	if (!r.path)
 		r.path = "/";
 
-	for (size_t i = 0; i < N_ROUTES; i++) {
-		if (!match(routes[i].pattern, r.path, &r))
-			continue;
-		path_known = 1;
-		if (strcmp(routes[i].method, r.method) == 0) {
-			found = &routes[i];
-			break;
-		}
-		if (!strstr(allow, routes[i].method)) {
-			if (allow[0])
-				strcat(allow, ", ");
-			strcat(allow, routes[i].method);
-		}
-	}
-	if (!found) {
-		if (path_known) {
-			char hdr[96];
+	found = route_find(r.method, r.path, r.params, r.param_buf, allow, sizeof allow);
+	if (found == ROUTE_METHOD_NOT_ALLOWED) {
+		char hdr[96];
 
-			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-			http_reply_error_headers(&r, 405, hdr, "METHOD_NOT_ALLOWED",
-						 "%s is not allowed here; allowed: %s", r.method, allow);
-		} else {
-			http_reply_error(&r, 404, "NOT_FOUND", "no such route");
-		}
+		snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+		http_reply_error_headers(&r, 405, hdr, "METHOD_NOT_ALLOWED",
+					 "%s is not allowed here; allowed: %s", r.method, allow);
 		goto out;
 	}
-	/* match() ran for every route: redo it for the chosen one so params are its own. */
-	match(found->pattern, r.path, &r);
-	if ((found->flags & ROUTE_AUTH) && authenticate_or_reply(&r) < 0)
+	if (found < 0) {
+		http_reply_error(&r, 404, "NOT_FOUND", "no such route");
 		goto out;
-	if (found->flags & ROUTE_BODY) {
+	}
+	spec = &route_table[found];
+	if ((spec->flags & ROUTE_AUTH) && authenticate_or_reply(&r) < 0)
+		goto out;
+	if (spec->flags & ROUTE_BODY) {
 		if (content_type_or_reply(&r) < 0 ||
 		    http_read_body_or_reply(&r, VALIDATE_MAX_BODY) < 0)
 			goto out;
 	}
-	found->handler(&r);
+	handlers[found](&r);
 	if (!r.replied)
 		http_reply_internal(&r, "handler sent no reply");
 out:
-	metrics_observe(r.method, found ? found->pattern : NULL, r.status, util_now_us() - start_us);
+	metrics_observe(r.method, spec ? spec->pattern : NULL, r.status, util_now_us() - start_us);
 	free(r.body);
 }

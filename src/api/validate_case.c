@@ -9,6 +9,7 @@
 
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/jsonutil.h"
 #include "common/sendwindow.h"
 #include "common/xalloc.h"
 #include "sms/e164.h"
@@ -36,7 +37,7 @@ void validate_set_sms(int enabled)
 
 static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *v = val_member(body, "channel");
+	json_object *v = jsonutil_member(body, "channel");
 	const char *s;
 
 	if (!v)
@@ -62,7 +63,7 @@ static int case_goal(json_object *body, struct case_input *in, char *err, size_t
 	    val_get_string(goal, "objective", "goal.objective", 1, STR_NONEMPTY, MAX_OBJECTIVE,
 		       &objective, err, errlen) < 0)
 		goto out;
-	knowledge = val_member(goal, "knowledge");
+	knowledge = jsonutil_member(goal, "knowledge");
 	if (knowledge && json_object_is_type(knowledge, json_type_string)) {
 		if (val_check_string(knowledge, "goal.knowledge", 0, MAX_KNOWLEDGE, err, errlen) < 0)
 			goto out;
@@ -187,7 +188,7 @@ out:
 
 static int case_constraints(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *list = val_member(body, "constraints");
+	json_object *list = jsonutil_member(body, "constraints");
 	char path[32];
 	size_t n;
 
@@ -280,7 +281,7 @@ static int case_metadata(json_object *body, struct case_input *in, char *err, si
 /* sendWindow (doc/api.md "Send windows"): kept with only its documented members, as given. */
 static int case_send_window(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *v = val_member(body, "sendWindow"), *stored = NULL;
+	json_object *v = jsonutil_member(body, "sendWindow"), *stored = NULL;
 	struct send_window w;
 
 	if (!v)

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "api/validate_field.h"
+#include "common/jsonutil.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -44,16 +45,6 @@ void val_no_memory(void)
 static int is_ascii_ws(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* The member key of obj; JSON null counts as absent (NULL). */
-json_object *val_member(json_object *obj, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(obj, key, &v))
-		return NULL;
-	return v;
 }
 
 int val_has_nul(json_object *str)
@@ -103,7 +94,7 @@ int val_check_string(json_object *v, const char *path, unsigned flags, size_t ma
 int val_get_string(json_object *obj, const char *key, const char *path, int required,
 		      unsigned flags, size_t max, json_object **v_r, char *err, size_t errlen)
 {
-	json_object *v = val_member(obj, key);
+	json_object *v = jsonutil_member(obj, key);
 
 	*v_r = NULL;
 	if (!v)
@@ -118,7 +109,7 @@ int val_get_string(json_object *obj, const char *key, const char *path, int requ
 int val_get_object(json_object *obj, const char *key, const char *path, int required,
 		      json_object **v_r, char *err, size_t errlen)
 {
-	json_object *v = val_member(obj, key);
+	json_object *v = jsonutil_member(obj, key);
 
 	*v_r = NULL;
 	if (!v)
@@ -134,7 +125,7 @@ int val_get_object(json_object *obj, const char *key, const char *path, int requ
 int val_get_int(json_object *obj, const char *key, int min, int max, int def, int *out,
 		   char *err, size_t errlen)
 {
-	json_object *v = val_member(obj, key);
+	json_object *v = jsonutil_member(obj, key);
 	int64_t n;
 
 	if (!v) {

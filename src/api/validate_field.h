@@ -24,9 +24,6 @@ void val_no_memory(void) __attribute__((noreturn));
 /* 1 when s is valid UTF-8 (validate_json.c). */
 int val_utf8_valid(const unsigned char *s, size_t len);
 
-/* The member key of obj; JSON null counts as absent (NULL). */
-json_object *val_member(json_object *obj, const char *key);
-
 /* 1 when the string value str holds a NUL byte. */
 int val_has_nul(json_object *str);
 

@@ -9,6 +9,7 @@
 
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/jsonutil.h"
 #include "common/util.h"
 #include "common/xalloc.h"
 
@@ -58,7 +59,7 @@ static int input_decision(json_object *body, struct input_input *in, char *err, 
 		rc = 0;
 		goto out;
 	}
-	outcome = val_member(decision, "outcome");
+	outcome = jsonutil_member(decision, "outcome");
 	if (!outcome) {
 		val_fail(err, errlen, "decision.outcome: is required");
 		goto out;

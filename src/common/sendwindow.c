@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/jsonutil.h"
 #include "common/sendwindow.h"
 
 static const char day_names[7][4] = { "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN" };
@@ -35,20 +36,11 @@ static int parse_day(const char *s, size_t len)
 	return -1;
 }
 
-static json_object *member(json_object *obj, const char *key)
-{
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(obj, key, &v))
-		return NULL;
-	return v;
-}
-
 /* start or end: a JSON string "HH:MM". Minutes, or -1 with the message in err. */
 static int time_member(json_object *v, const char *field, const char *key, char *err,
 		       size_t errlen)
 {
-	json_object *t = member(v, key);
+	json_object *t = jsonutil_member(v, key);
 	int min;
 
 	if (!t) {
@@ -77,7 +69,7 @@ int send_window_from_json(json_object *v, const char *field, struct send_window 
 		snprintf(err, errlen, "%s: must be an object", field);
 		return -1;
 	}
-	days = member(v, "days");
+	days = jsonutil_member(v, "days");
 	if (!days) {
 		snprintf(err, errlen, "%s.days: is required", field);
 		return -1;
@@ -118,8 +110,9 @@ int send_window_from_json(json_object *v, const char *field, struct send_window 
 	if (stored_r) {
 		stored = json_object_new_object();
 		json_object_object_add(stored, "days", json_object_get(days));
-		json_object_object_add(stored, "start", json_object_get(member(v, "start")));
-		json_object_object_add(stored, "end", json_object_get(member(v, "end")));
+		json_object_object_add(stored, "start",
+				       json_object_get(jsonutil_member(v, "start")));
+		json_object_object_add(stored, "end", json_object_get(jsonutil_member(v, "end")));
 		*stored_r = stored;
 	}
 	return 0;

@@ -112,19 +112,20 @@ static int cmd_case_list(struct ctl *ctl, int argc, char **argv)
 	size_t nids;
 	json_object *arr;
 	int64_t limit = 50;
+	char statuses[128];
 	int n, r = parse_sub(argc, argv, opts, NULL, 0, &n, &ctl->json);
 
+	store_case_status_list(statuses, sizeof statuses);
 	if (r == 1) {
 		printf("usage: offloadctl case list [--client ID] [--status STATUS] [--limit N] [--json]\n\n"
 		       "Lists cases, most recently updated first (default limit 50, at most 10000).\n"
-		       "STATUS: CREATED, RUNNING, INPUT_NEEDED, COMPLETED or FAILED.\n");
+		       "STATUS: %s.\n", statuses);
 		return 0;
 	}
 	if (r)
 		return r;
 	if (status && store_case_status_parse(status, &st) < 0)
-		return usage_error("--status must be CREATED, RUNNING, INPUT_NEEDED, COMPLETED or "
-				   "FAILED");
+		return usage_error("--status must be %s", statuses);
 	if (limit_s && (util_parse_int64(limit_s, &limit) < 0 || limit < 1 || limit > 10000))
 		return usage_error("--limit must be from 1 to 10000");
 	if (open_db(ctl) < 0)

@@ -1,5 +1,6 @@
 /* types.c: names of the case statuses and event types, as stored. */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/types.h"
@@ -43,6 +44,23 @@ int store_case_status_parse(const char *name, enum store_case_status *s_r)
 		return -1;
 	*s_r = (enum store_case_status)i;
 	return 0;
+}
+
+void store_case_status_list(char *out, size_t cap)
+{
+	size_t used = 0;
+
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	for (int i = 0; i < CASE_STATUS_COUNT && used < cap; i++) {
+		const char *sep = i == 0 ? "" : i == CASE_STATUS_COUNT - 1 ? " or " : ", ";
+		int n = snprintf(out + used, cap - used, "%s%s", sep, status_names[i]);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
 }
 
 int store_case_status_final(enum store_case_status s)

@@ -2,6 +2,8 @@
 #ifndef OFFLOAD_STORE_TYPES_H
 #define OFFLOAD_STORE_TYPES_H
 
+#include <stddef.h>
+
 /* The statuses of doc/api.md, "Lifecycle"; the stored text is store_case_status_name(). */
 enum store_case_status {
 	CASE_CREATED,      /* stored, first message not sent yet */
@@ -28,6 +30,9 @@ enum store_event_type {
 const char *store_case_status_name(enum store_case_status s);
 /* 0 with *s_r set, or -1 when name is not a status (NULL included). */
 int store_case_status_parse(const char *name, enum store_case_status *s_r);
+/* The statuses as a message lists them, from the one table: "CREATED, RUNNING,
+ * INPUT_NEEDED, COMPLETED or FAILED" (cut to cap bytes with the NUL). */
+void store_case_status_list(char *out, size_t cap);
 /* COMPLETED and FAILED. */
 int store_case_status_final(enum store_case_status s);
 

@@ -17,6 +17,7 @@
 #include "common/xalloc.h"
 #include "store/db.h"
 #include "store/deliveries.h"
+#include "store/idempotency.h"
 #include "store/purge.h"
 #include "webhook/deliver.h"
 #include "webhook/ssrf.h"
@@ -26,7 +27,6 @@
 #define WEBHOOK_MAX_KEY 64
 /* A Retry-After longer than this is not honoured beyond it. */
 #define WEBHOOK_MAX_RETRY_AFTER_S 86400
-#define IDEM_KEEP_MS (24LL * 3600 * 1000)
 
 struct settings {
 	struct webhook_schedule schedule;
@@ -641,11 +641,12 @@ int webhook_purge_idempotency(struct db *db, int64_t now_ms)
 {
 	int64_t total = 0;
 
-	if (store_purge_idempotency(db, now_ms - IDEM_KEEP_MS, &total) < 0) {
+	if (store_purge_idempotency(db, now_ms - STORE_IDEM_KEEP_MS, &total) < 0) {
 		log_warn("purging Idempotency-Keys: %s", db_error(db));
 		return -1;
 	}
 	if (total > 0)
-		log_info("purged %lld Idempotency-Keys older than 24 h", (long long)total);
+		log_info("purged %lld Idempotency-Keys older than %lld h", (long long)total,
+			 (long long)(STORE_IDEM_KEEP_MS / 3600000));
 	return (int)total;
 }

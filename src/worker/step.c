@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -11,6 +10,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "mail/smtp.h"
+#include "mail/subject.h"
 #include "sms/segments.h"
 #include "store/case_step.h"
 #include "store/db.h"
@@ -341,7 +341,7 @@ enum send_outcome {
 	SEND_REJECTED,  /* permanent refusal: reason in the buffer */
 	SEND_BAD_DRAFT, /* the agent keeps writing unusable drafts: question in the buffer */
 	SEND_OPTED_OUT, /* an SMS case whose number opted out: nothing is sent */
-	SEND_ERROR,     /* database trouble: the lease will expire */
+	SEND_ERROR,     /* database trouble (giving the event back included): the lease will expire */
 };
 
 /* Records o before the SMTP transaction (doc/operator-guide.md, "The worker timer"), if the
@@ -368,16 +368,6 @@ static int timed_draft(struct worker_ctx *w, const struct agent_case *ac,
 
 	w->stats.agent_us += util_now_us() - t0;
 	return r;
-}
-
-/* "Re:" subjects keep one prefix. */
-static char *thread_subject(const struct case_row *c, const char *fallback)
-{
-	const char *s = c->first_subject ? c->first_subject : fallback;
-
-	if (strncasecmp(s, "Re:", 3) == 0)
-		return xstrdup(s);
-	return xasprintf("Re: %s", s);
 }
 
 static int operator_decision(const struct store_event *ev, struct agent_decision *d);
@@ -424,16 +414,16 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		return SEND_ERROR;
 	}
 	if (!sms && snd->error) {
-		retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), snd->error);
-		return SEND_HANDLED;
+		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+				   snd->error) < 0 ? SEND_ERROR : SEND_HANDLED;
 	}
 	if (sms) {
 		int opted;
 
 		if (!w->s->sms.enabled) {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-				    "an SMS case, and this worker has no SMS transport ([sms] sendsms_url)");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   "an SMS case, and this worker has no SMS transport "
+					   "([sms] sendsms_url)") < 0 ? SEND_ERROR : SEND_HANDLED;
 		}
 		/* Nothing more goes to a number that opted out, whatever was due. */
 		opted = store_sms_opted_out(w->db, c->row->counterparty_address);
@@ -473,7 +463,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 
 		agent_view(c, w->db, &ac);
 		if (text) {
-			d.subject = sms ? xstrdup("") : thread_subject(c, "our request");
+			d.subject = sms ? xstrdup("")
+				  : mail_reply_subject(c->first_subject ? c->first_subject : "our request");
 			d.body = xstrdup(text);
 			/* The operator's own text would only come back the same: too long, the
 			 * operator is asked again at once. The agent's reply is tried again. */
@@ -486,8 +477,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 				return SEND_BAD_DRAFT;
 			}
 		} else if (timed_draft(w, &ac, kind, &d, &err) < 0) {
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), err ? err : "drafting failed");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   err ? err : "drafting failed") < 0 ? SEND_ERROR : SEND_HANDLED;
 		}
 		if (sms) {
 			/* An SMS has no subject; its text must fit (doc/api.md, SMS). */
@@ -510,9 +501,9 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 					 sms ? "SMS" : "message", BAD_DRAFT_TRIES, *why ? ": " : "", why);
 				return SEND_BAD_DRAFT;
 			}
-			retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-				    *why ? why : "the draft was empty or malformed");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
+					   *why ? why : "the draft was empty or malformed") < 0
+				       ? SEND_ERROR : SEND_HANDLED;
 		}
 		if (sms) {
 			/* Kannel gets it in the dlr-url: a plain UUID needs no escaping. */
@@ -538,8 +529,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		case 1:
 			break;
 		case 0:
-			retry_later(w, ev, now, 1000, "the case changed while drafting");
-			return SEND_HANDLED;
+			return retry_later(w, ev, now, 1000, "the case changed while drafting") < 0
+				       ? SEND_ERROR : SEND_HANDLED;
 		default:
 			log_warn("case %s: recording the outbound message: %s", c->id, db_error(w->db));
 			return SEND_ERROR;
@@ -559,8 +550,8 @@ static enum send_outcome send_message(struct worker_ctx *w, const struct store_e
 		log_warn("case %s: noting the send error: %s", c->id, db_error(w->db));
 	if (sr == SMTP_PERMANENT)
 		return SEND_REJECTED;
-	retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason);
-	return SEND_HANDLED;
+	return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), reason) < 0
+		       ? SEND_ERROR : SEND_HANDLED;
 }
 
 /* The commit after a successful send lost a race: keep the fact that it was sent. */
@@ -871,6 +862,30 @@ static int on_sms_opt_out(struct worker_ctx *w, const struct store_event *ev,
 	return commit_step(w, ev, c, &t, now, "the case changed");
 }
 
+static int on_bounce(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
+		     int64_t now)
+{
+	return on_report(w, ev, c, "BOUNCED", now);
+}
+
+static int on_complaint(struct worker_ctx *w, const struct store_event *ev,
+			const struct case_row *c, int64_t now)
+{
+	return on_report(w, ev, c, "COMPLAINED", now);
+}
+
+/* The step of each event type (store/types.h); a type without one is finished as unknown. */
+static int (*const steps[EVENT_TYPE_COUNT])(struct worker_ctx *w, const struct store_event *ev,
+					     const struct case_row *c, int64_t now) = {
+	[EVENT_CASE_CREATED] = on_case_created,
+	[EVENT_FOLLOW_UP_DUE] = on_follow_up_due,
+	[EVENT_REPLY_RECEIVED] = on_reply,
+	[EVENT_INPUT_PROVIDED] = on_input,
+	[EVENT_BOUNCE_RECEIVED] = on_bounce,
+	[EVENT_COMPLAINT_RECEIVED] = on_complaint,
+	[EVENT_SMS_OPT_OUT] = on_sms_opt_out,
+};
+
 int step_run(struct worker_ctx *w, const struct store_event *ev)
 {
 	struct case_row c;
@@ -879,7 +894,7 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 
 	if (!ev->case_found)
 		return finish_noop(w, ev, now, "no such case");
-	if (!ev->known_type)
+	if (!ev->known_type || (unsigned)ev->type >= EVENT_TYPE_COUNT || !steps[ev->type])
 		return finish_noop(w, ev, now, "unknown event type");
 	if (load_case(w, ev, &c) < 0) {
 		log_warn("case %s: loading: %s", ev->case_id, db_error(w->db));
@@ -887,31 +902,7 @@ int step_run(struct worker_ctx *w, const struct store_event *ev)
 		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
 				   "the database failed");
 	}
-	switch (ev->type) {
-	case EVENT_CASE_CREATED:
-		rc = on_case_created(w, ev, &c, now);
-		break;
-	case EVENT_FOLLOW_UP_DUE:
-		rc = on_follow_up_due(w, ev, &c, now);
-		break;
-	case EVENT_REPLY_RECEIVED:
-		rc = on_reply(w, ev, &c, now);
-		break;
-	case EVENT_INPUT_PROVIDED:
-		rc = on_input(w, ev, &c, now);
-		break;
-	case EVENT_BOUNCE_RECEIVED:
-		rc = on_report(w, ev, &c, "BOUNCED", now);
-		break;
-	case EVENT_COMPLAINT_RECEIVED:
-		rc = on_report(w, ev, &c, "COMPLAINED", now);
-		break;
-	case EVENT_SMS_OPT_OUT:
-		rc = on_sms_opt_out(w, ev, &c, now);
-		break;
-	default:
-		rc = finish_noop(w, ev, now, "unknown event type");
-	}
+	rc = steps[ev->type](w, ev, &c, now);
 	case_row_free(&c);
 	return rc;
 }

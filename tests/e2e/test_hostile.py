@@ -761,7 +761,7 @@ def test_hostile_reply_from_the_counterparty_domain_attaches(ctx):
 
 
 def test_hostile_forged_reply_naming_another_clients_case(ctx):
-    """The sender rule (src/mail/ingest.c sender_matches_case, since 23bd6b4; see
+    """The sender rule (src/mail/match.c ingest_sender_matches_case, since 23bd6b4; see
     doc/hostile-input.md): a reply that names another client's case (its In-Reply-To /
     References carry that case's Message-ID, or its To is that case's plus address) attaches
     to that case only when its From address is the case's counterparty address or at the
