@@ -149,22 +149,6 @@ char *agent_latest_inbound(const struct agent_case *c, const char **from_r, size
 
 int agent_sms_fits(const struct agent_case *c, const char *text, char *why, size_t cap)
 {
-	int max = c->sms_max_segments > 0 ? c->sms_max_segments : 1;
-	struct sms_count n;
-	const char *err;
-
-	if (!text || !*text) {
-		snprintf(why, cap, "the text is empty");
-		return 0;
-	}
-	if (sms_segments_count(text, strlen(text), &n, &err) < 0) {
-		snprintf(why, cap, "the text is %s", err);
-		return 0;
-	}
-	if (n.segments <= (size_t)max)
-		return 1;
-	snprintf(why, cap, "the text takes %zu SMS segments (%s, %zu %s); at most %d are allowed",
-		 n.segments, n.coding == SMS_CODING_GSM7 ? "GSM-7" : "UCS-2", n.units,
-		 n.coding == SMS_CODING_GSM7 ? "septets" : "UTF-16 units", max);
-	return 0;
+	return sms_text_fits(text, c->sms_max_segments > 0 ? c->sms_max_segments : 1, NULL, NULL,
+			     why, cap);
 }

@@ -444,6 +444,7 @@ static const char *answer_problem(const struct llm_response *r)
 /* One of the two calls, for ask(). */
 struct ask {
 	const char *name;       /* the call's name: response_format name, logs, agent_calls */
+	enum prompt_id prompt;  /* the user prompt after the system prompt */
 	const char *truncated;  /* the problem of an answer cut off by max_tokens */
 	/* Checks the content of an answer into out (llm_check_draft, llm_check_decision). */
 	enum llm_check (*check)(const char *content, const struct agent_case *c, void *out,
@@ -513,6 +514,25 @@ static int ask(struct llm *l, const struct agent_case *c, const struct ask *a,
 	return 0;
 }
 
+/* ask() with the conversation begun by the system prompt and a->prompt, rendered from v. */
+static int ask_prompt(struct llm *l, const struct agent_case *c, const struct ask *a,
+		      const struct prompt_vars *v, json_object *schema, void *out,
+		      enum llm_check *last_r, char **problem_r)
+{
+	json_object *messages = json_object_new_array();
+	char *sys = prompt_render(l->prompts, PROMPT_SYSTEM, v);
+	char *user = prompt_render(l->prompts, a->prompt, v);
+	int r;
+
+	json_object_array_add(messages, message("system", sys));
+	json_object_array_add(messages, message("user", user));
+	r = ask(l, c, a, messages, schema, out, last_r, problem_r);
+	free(sys);
+	free(user);
+	json_object_put(messages);
+	return r;
+}
+
 static char *draft_task(const struct agent_case *c, enum agent_draft_kind kind)
 {
 	switch (kind) {
@@ -560,6 +580,7 @@ static enum llm_check check_draft(const char *content, const struct agent_case *
 
 static const struct ask ask_draft = {
 	.name = "draft_message",
+	.prompt = PROMPT_DRAFT,
 	.truncated = "the answer was cut off (finish_reason length; raise [agent] max_tokens?)",
 	.check = check_draft,
 	.hint_bad = "The subject must be one line of at most 200 bytes and the body non-empty "
@@ -570,8 +591,8 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	      struct agent_draft *out, const char **error_r)
 {
 	struct prompt_vars v;
-	json_object *messages = json_object_new_array(), *schema = llm_schema_draft();
-	char *sys, *user, *problem = NULL, *forced = NULL;
+	json_object *schema = llm_schema_draft();
+	char *problem = NULL, *forced = NULL;
 	struct draft_out d = { .draft = out };
 	enum llm_check last;
 	int rc = -1, r;
@@ -592,11 +613,7 @@ int llm_draft(struct llm *l, const struct agent_case *c, enum agent_draft_kind k
 	} else {
 		v.subject_rule = xstrdup("Write a short, specific subject line (under 80 characters).");
 	}
-	sys = prompt_render(l->prompts, PROMPT_SYSTEM, &v);
-	user = prompt_render(l->prompts, PROMPT_DRAFT, &v);
-	json_object_array_add(messages, message("system", sys));
-	json_object_array_add(messages, message("user", user));
-	r = ask(l, c, &ask_draft, messages, schema, &d, &last, &problem);
+	r = ask_prompt(l, c, &ask_draft, &v, schema, &d, &last, &problem);
 	if (r < 0)
 		goto out;
 	if (r == 0 && d.too_long.body) {
@@ -626,9 +643,6 @@ out:
 	agent_draft_free(&d.too_long);
 	free(problem);
 	free(forced);
-	free(sys);
-	free(user);
-	json_object_put(messages);
 	json_object_put(schema);
 	prompt_vars_free(&v);
 	return rc;
@@ -638,22 +652,22 @@ out:
 static char *undecided_question(const struct agent_case *c, enum llm_check last, const char *problem)
 {
 	const char *from = NULL;
-	char *latest = agent_latest_inbound(c, &from, 4000), *q;
+	char *latest = agent_latest_inbound(c, &from, 4000), *quoted, *q;
 
+	quoted = latest ? xasprintf("\n\nThe latest message from %s:\n\n%s",
+				    from ? from : "the counterparty", latest)
+			: xstrdup("");
 	if (last == LLM_CHECK_RESULT)
 		q = xasprintf("The result does not match the resultSchema, so the case was not "
 			      "completed: %s. Please provide what is missing (answer with the "
-			      "information, or send a decision with a complete result).%s%s%s%s",
-			      problem, latest ? "\n\nThe latest message from " : "",
-			      latest ? (from ? from : "the counterparty") : "", latest ? ":\n\n" : "",
-			      latest ? latest : "");
+			      "information, or send a decision with a complete result).%s",
+			      problem, quoted);
 	else
 		q = xasprintf("The agent could not decide: %s. Please read the latest message and "
 			      "answer, or decide with a decision (GOAL_ACHIEVED with a result, REPLY "
-			      "with the text, REJECTED with a reason, or WAIT).%s%s%s%s",
-			      problem, latest ? "\n\nThe latest message from " : "",
-			      latest ? (from ? from : "the counterparty") : "", latest ? ":\n\n" : "",
-			      latest ? latest : "");
+			      "with the text, REJECTED with a reason, or WAIT).%s",
+			      problem, quoted);
+	free(quoted);
 	free(latest);
 	return q;
 }
@@ -677,6 +691,7 @@ static enum llm_check check_decision(const char *content, const struct agent_cas
 
 static const struct ask ask_evaluate = {
 	.name = "evaluate_thread",
+	.prompt = PROMPT_EVALUATE,
 	.truncated = "the answer was cut off (finish_reason length)",
 	.check = check_decision,
 	.hint_bad = "\"decision\" must be one of GOAL_ACHIEVED, REPLY, NEEDS_INPUT, REJECTED, "
@@ -691,18 +706,14 @@ int llm_evaluate(struct llm *l, const struct agent_case *c, struct agent_decisio
 		 const char **error_r)
 {
 	struct prompt_vars v;
-	json_object *messages = json_object_new_array(), *schema = llm_schema_evaluate(c->result_schema);
-	char *sys, *user, *problem = NULL;
+	json_object *schema = llm_schema_evaluate(c->result_schema);
+	char *problem = NULL;
 	enum llm_check last = LLM_CHECK_BAD;
 	int rc = -1, r;
 
 	memset(out, 0, sizeof *out);
 	prompt_vars_case(c, &v);
-	sys = prompt_render(l->prompts, PROMPT_SYSTEM, &v);
-	user = prompt_render(l->prompts, PROMPT_EVALUATE, &v);
-	json_object_array_add(messages, message("system", sys));
-	json_object_array_add(messages, message("user", user));
-	r = ask(l, c, &ask_evaluate, messages, schema, out, &last, &problem);
+	r = ask_prompt(l, c, &ask_evaluate, &v, schema, out, &last, &problem);
 	if (r < 0)
 		goto out;
 	if (r > 0) {
@@ -720,9 +731,6 @@ out:
 	if (rc < 0)
 		*error_r = l->err;
 	free(problem);
-	free(sys);
-	free(user);
-	json_object_put(messages);
 	json_object_put(schema);
 	prompt_vars_free(&v);
 	return rc;

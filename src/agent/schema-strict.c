@@ -49,16 +49,21 @@ static void strict_close(json_object *o, json_object *props)
 	json_object_object_add(o, "additionalProperties", json_object_new_boolean(0));
 }
 
+/* Adds key: {"type": type} to props. */
+static void add_typed(json_object *props, const char *key, json_object *type)
+{
+	json_object *s = json_object_new_object();
+
+	json_object_object_add(s, "type", type);
+	json_object_object_add(props, key, s);
+}
+
 json_object *llm_schema_draft(void)
 {
-	json_object *o = strict_object(), *props = json_object_new_object(), *s;
+	json_object *o = strict_object(), *props = json_object_new_object();
 
-	s = json_object_new_object();
-	json_object_object_add(s, "type", jstring("string"));
-	json_object_object_add(props, "subject", s);
-	s = json_object_new_object();
-	json_object_object_add(s, "type", jstring("string"));
-	json_object_object_add(props, "body", s);
+	add_typed(props, "subject", jstring("string"));
+	add_typed(props, "body", jstring("string"));
 	strict_close(o, props);
 	return o;
 }
@@ -205,12 +210,8 @@ json_object *llm_schema_evaluate(json_object *result_schema)
 	json_object_array_add(en, jstring("REJECTED"));
 	json_object_object_add(s, "enum", en);
 	json_object_object_add(props, "decision", s);
-	s = json_object_new_object();
-	json_object_object_add(s, "type", type_pair("string"));
-	json_object_object_add(props, "reply", s);
-	s = json_object_new_object();
-	json_object_object_add(s, "type", type_pair("string"));
-	json_object_object_add(props, "inputQuestion", s);
+	add_typed(props, "reply", type_pair("string"));
+	add_typed(props, "inputQuestion", type_pair("string"));
 	if (result_schema) {
 		result = strict_of(result_schema, 1, 0);
 		if (!has_type(jsonutil_member(result, "type"), "object")) {
@@ -224,17 +225,13 @@ json_object *llm_schema_evaluate(json_object *result_schema)
 	} else {
 		json_object *rp = json_object_new_object();
 
-		s = json_object_new_object();
-		json_object_object_add(s, "type", jstring("string"));
-		json_object_object_add(rp, "summary", s);
+		add_typed(rp, "summary", jstring("string"));
 		result = json_object_new_object();
 		json_object_object_add(result, "type", type_pair("object"));
 		strict_close(result, rp);
 	}
 	json_object_object_add(props, "result", result);
-	s = json_object_new_object();
-	json_object_object_add(s, "type", type_pair("string"));
-	json_object_object_add(props, "reason", s);
+	add_typed(props, "reason", type_pair("string"));
 	strict_close(o, props);
 	return o;
 }

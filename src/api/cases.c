@@ -158,11 +158,10 @@ void cases_create(struct http_request *r)
 {
 	const char *idem_key = http_header(r, "HTTP_IDEMPOTENCY_KEY");
 	struct store_case_create item;
-	struct case_input in;
+	struct case_input in = { 0 };
 	json_object *body = NULL, *data;
 	char err[512], stored_reply[96];
 	int64_t cap = r->t->settings->caps[r->plan];
-	int have_input = 0;
 
 	if (parse_body_or_reply(r, &body) < 0)
 		goto out;
@@ -170,7 +169,6 @@ void cases_create(struct http_request *r)
 		http_reply_error(r, 400, "INVALID_REQUEST", "%s", err);
 		goto out;
 	}
-	have_input = 1;
 	if (idem_key && !validate_idempotency_key(idem_key)) {
 		http_reply_error(r, 400, "INVALID_REQUEST",
 				 "idempotency-key: must be 1 to 255 characters of UTF-8, no control characters");
@@ -224,8 +222,7 @@ void cases_create(struct http_request *r)
 		break;
 	}
 out:
-	if (have_input)
-		case_input_free(&in);
+	case_input_free(&in);
 	json_object_put(body);
 }
 
@@ -515,10 +512,9 @@ void cases_input(struct http_request *r)
 	struct store_input_answer a;
 	enum store_input_outcome outcome;
 	enum store_case_status status;
-	struct input_input in;
+	struct input_input in = { 0 };
 	json_object *body = NULL, *payload = NULL, *data;
 	char err[512];
-	int have_input = 0;
 
 	if (parse_body_or_reply(r, &body) < 0)
 		goto out;
@@ -526,7 +522,6 @@ void cases_input(struct http_request *r)
 		http_reply_error(r, 400, "INVALID_REQUEST", "%s", err);
 		goto out;
 	}
-	have_input = 1;
 	if (!util_uuid_canonical(r->params[0])) {
 		http_reply_error(r, 404, "CASE_NOT_FOUND", "no case with this id");
 		goto out;
@@ -577,8 +572,7 @@ void cases_input(struct http_request *r)
 		break;
 	}
 out:
-	if (have_input)
-		input_input_free(&in);
+	input_input_free(&in);
 	json_object_put(payload);
 	json_object_put(body);
 }

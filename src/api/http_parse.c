@@ -15,7 +15,8 @@ static int hexval(int c)
 	return -1;
 }
 
-int http_url_decode(const char *s, size_t len, char *out, size_t cap)
+/* http_url_decode; a decoded NUL becomes nul_as unless that is 0 (then -1). */
+static int url_decode_nul(const char *s, size_t len, char *out, size_t cap, char nul_as)
 {
 	size_t o = 0;
 
@@ -38,6 +39,8 @@ int http_url_decode(const char *s, size_t len, char *out, size_t cap)
 			c = hi * 16 + lo;
 			i += 2;
 		}
+		if (c == 0 && nul_as)
+			c = (unsigned char)nul_as;
 		if (c == 0 || o + 1 >= cap)
 			return -1;
 		out[o++] = (char)c;
@@ -46,63 +49,80 @@ int http_url_decode(const char *s, size_t len, char *out, size_t cap)
 	return 0;
 }
 
-int http_query_param(const char *query, const char *name, char *out, size_t cap)
+int http_url_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	return url_decode_nul(s, len, out, cap, 0);
+}
+
+/* Finds the next name=value pair named name in the query string from *p on (NULL: none),
+ * moving *p past it: 1 with the raw value in *v_r, *len_r bytes (a bare "name" has ""). */
+static int next_param(const char **p, const char *name, const char **v_r, size_t *len_r)
 {
 	size_t name_len = strlen(name);
-	const char *p = query;
 
-	if (cap == 0)
-		return -1;
-	out[0] = '\0';
-	if (!p)
-		return 0;
-	while (*p) {
-		const char *amp = strchr(p, '&');
-		const char *end = amp ? amp : p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
+	while (*p && **p) {
+		const char *amp = strchr(*p, '&');
+		const char *end = amp ? amp : *p + strlen(*p);
+		const char *eq = memchr(*p, '=', (size_t)(end - *p));
 		const char *key_end = eq ? eq : end;
+		int match = (size_t)(key_end - *p) == name_len && memcmp(*p, name, name_len) == 0;
 
-		if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
-			const char *v = eq ? eq + 1 : end;
-
-			return http_url_decode(v, (size_t)(end - v), out, cap) < 0 ? -1 : 1;
+		*p = amp ? amp + 1 : end;
+		if (match) {
+			*v_r = eq ? eq + 1 : end;
+			*len_r = (size_t)(end - *v_r);
+			return 1;
 		}
-		p = amp ? amp + 1 : end;
 	}
 	return 0;
 }
 
+int http_query_param(const char *query, const char *name, char *out, size_t cap)
+{
+	const char *v;
+	size_t len;
+
+	if (cap == 0)
+		return -1;
+	out[0] = '\0';
+	if (!next_param(&query, name, &v, &len))
+		return 0;
+	return http_url_decode(v, len, out, cap) < 0 ? -1 : 1;
+}
+
+int http_query_param_nul(const char *query, const char *name, char nul_as, char *out,
+			 size_t cap)
+{
+	const char *v;
+	size_t len;
+
+	if (cap == 0)
+		return -1;
+	out[0] = '\0';
+	if (!next_param(&query, name, &v, &len))
+		return 0;
+	return url_decode_nul(v, len, out, cap, nul_as) < 0 ? -1 : 1;
+}
+
 int http_query_param_all(const char *query, const char *name, char *out, size_t cap)
 {
-	size_t name_len = strlen(name), used = 0;
-	const char *p = query;
+	const char *v;
+	size_t len, used = 0;
 	int found = 0;
 
 	if (cap == 0)
 		return -1;
 	out[0] = '\0';
-	if (!p)
-		return 0;
-	while (*p) {
-		const char *amp = strchr(p, '&');
-		const char *end = amp ? amp : p + strlen(p);
-		const char *eq = memchr(p, '=', (size_t)(end - p));
-		const char *key_end = eq ? eq : end;
-
-		if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
-			const char *v = eq ? eq + 1 : end;
-
-			if (found) {
-				if (used + 2 > cap)
-					return -1;
-				out[used++] = ',';
-			}
-			if (http_url_decode(v, (size_t)(end - v), out + used, cap - used) < 0)
+	while (next_param(&query, name, &v, &len)) {
+		if (found) {
+			if (used + 2 > cap)
 				return -1;
-			used += strlen(out + used);
-			found++;
+			out[used++] = ',';
 		}
-		p = amp ? amp + 1 : end;
+		if (http_url_decode(v, len, out + used, cap - used) < 0)
+			return -1;
+		used += strlen(out + used);
+		found++;
 	}
 	return found;
 }

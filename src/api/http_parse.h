@@ -22,6 +22,13 @@ int http_url_decode(const char *s, size_t len, char *out, size_t cap);
 int http_query_param(const char *query, const char *name, char *out, size_t cap);
 
 /*
+ * As http_query_param, but a percent-encoded NUL (%00) in the value is decoded as the byte
+ * nul_as (not 0) instead of being refused: for text that must be kept whatever it holds.
+ */
+int http_query_param_nul(const char *query, const char *name, char nul_as, char *out,
+			 size_t cap);
+
+/*
  * Appends every value of name in the query string, percent-decoded, to out separated by
  * commas ("a=1&a=2,3" gives "1,2,3"). Returns the number of occurrences, or -1 when one is
  * malformed or the total exceeds cap.

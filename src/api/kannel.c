@@ -60,7 +60,11 @@ static int secret_or_reply(struct http_request *r)
 static int param_or_reply(struct http_request *r, const char *name, char *out, size_t cap,
 			  int required)
 {
-	int found = http_query_param(r->query, name, out, cap);
+	/* A 400 is final for Kannel (it retries only failures such as a 5xx): a text holding a
+	 * NUL (an 8-bit SMS) is kept, the NUL read as an invalid UTF-8 byte that
+	 * sms_utf8_repair makes U+FFFD. */
+	int found = strcmp(name, "text") == 0 ? http_query_param_nul(r->query, name, '\xff', out, cap)
+					      : http_query_param(r->query, name, out, cap);
 
 	if (found < 0) {
 		http_reply_error(r, 400, "INVALID_REQUEST", "%s: malformed or longer than %zu bytes",
@@ -89,13 +93,17 @@ static int is_token(const char *s)
  * international number: 8 to 15 bare digits are taken as one), else NULL. */
 static int sender_number(const char *from, char out[SMS_E164_SIZE])
 {
-	const char *err;
-	char plus[MAX_ADDR + 2];
+	return sms_e164_normalise_loose(from, out);
+}
 
-	if (sms_e164_normalise(from, strlen(from), out, &err) == 0)
-		return 0;
-	snprintf(plus, sizeof plus, "+%s", from);
-	return sms_e164_normalise(plus, strlen(plus), out, &err);
+/* 1 when number is this server's own sender ([sms] sender): what we send to it comes back
+ * from it, so it is no counterparty (doc/api.md, SMS). */
+static int own_number(struct http_request *r, const char *number)
+{
+	const char *sender = r->t->settings->sms.sender;
+	char own[SMS_E164_SIZE];
+
+	return sender && sms_e164_normalise_loose(sender, own) == 0 && strcmp(own, number) == 0;
 }
 
 void kannel_incoming(struct http_request *r)
@@ -128,7 +136,7 @@ void kannel_incoming(struct http_request *r)
 	in.to = to_clean;
 	in.text = clean;
 	in.now_ms = r->now_ms;
-	if (sender_number(from, number) == 0) {
+	if (sender_number(from, number) == 0 && !own_number(r, number)) {
 		in.from = number;
 		switch (sms_keyword_parse(clean, strlen(clean), &keyword)) {
 		case SMS_KEYWORD_STOP:
@@ -142,8 +150,8 @@ void kannel_incoming(struct http_request *r)
 		}
 		in.keyword = keyword;
 	} else {
-		/* An alphanumeric or national sender cannot be any case's counterparty: kept
-		 * unmatched for the operator, keywords and all. */
+		/* An alphanumeric or national sender, or our own number, cannot be any case's
+		 * counterparty: kept unmatched for the operator, keywords and all. */
 		in.from = from_clean;
 		in.unmatchable = 1;
 	}

@@ -80,18 +80,13 @@ static int load_settings(struct cfg *cfg, struct api_settings *s, int64_t *threa
 		return -1;
 	}
 	validate_set_sms(s->sms.enabled);
+	validate_set_sms_sender(s->sms.sender);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
+	static const struct option opts[] = { CLI_OPTIONS };
 	struct api_settings settings;
 	struct api_thread *threads = NULL;
 	FCGX_Request **reqs = NULL;
@@ -108,13 +103,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1)
 		if ((r = cli_option(&cli, c)) != CLI_NEXT)
 			return r;
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	cfg = cli_config(&cli);
-	if (!cfg)
-		return 1;
+	if ((r = cli_config_no_operands(&cli, argc, &cfg)) != CLI_NEXT)
+		return r;
 	if (load_settings(cfg, &settings, &n_threads) < 0)
 		goto out;
 

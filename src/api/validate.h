@@ -69,6 +69,9 @@ int validate_parse_json(const char *body, size_t len, json_object **out, char *e
  * once at startup before any thread validates; off by default. */
 void validate_set_sms(int enabled);
 
+/* The server's own sender number ([sms] sender), refused as an SMS counterparty. */
+void validate_set_sms_sender(const char *sender);
+
 /* Validates a POST /cases body (doc/api.md, POST /cases). 0 and fills *out, or -1 with err naming the
  * field ("counterparty.address: must be an email address"). On -1 *out holds nothing. */
 int validate_case(json_object *body, struct case_input *out, char *err, size_t errlen);

@@ -35,6 +35,15 @@ void validate_set_sms(int enabled)
 	sms_enabled = enabled;
 }
 
+/* This server's own sender number in E.164 form ("" when [sms] sender is not one). */
+static char sms_own_number[SMS_E164_SIZE];
+
+void validate_set_sms_sender(const char *sender)
+{
+	if (!sender || sms_e164_normalise_loose(sender, sms_own_number) < 0)
+		sms_own_number[0] = '\0';
+}
+
 static int case_channel(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
 	json_object *v = jsonutil_member(body, "channel");
@@ -56,32 +65,29 @@ static int case_channel(json_object *body, struct case_input *in, char *err, siz
 
 static int case_goal(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *goal, *objective, *knowledge, *stored = NULL;
-	int rc = -1;
+	static const char *const keys[] = { "objective", "knowledge" };
+	json_object *goal, *objective, *knowledge;
 
 	if (val_get_object(body, "goal", "goal", 1, &goal, err, errlen) < 0 ||
 	    val_get_string(goal, "objective", "goal.objective", 1, STR_NONEMPTY, MAX_OBJECTIVE,
 		       &objective, err, errlen) < 0)
-		goto out;
+		return -1;
 	knowledge = jsonutil_member(goal, "knowledge");
 	if (knowledge && json_object_is_type(knowledge, json_type_string)) {
 		if (val_check_string(knowledge, "goal.knowledge", 0, MAX_KNOWLEDGE, err, errlen) < 0)
-			goto out;
+			return -1;
 	} else if (knowledge && json_object_is_type(knowledge, json_type_object)) {
 		if (val_check_free_json(knowledge, "goal.knowledge", MAX_KNOWLEDGE, err, errlen) < 0)
-			goto out;
+			return -1;
 	} else if (knowledge) {
-		val_fail(err, errlen, "goal.knowledge: must be a string or an object");
-		goto out;
+		return val_fail(err, errlen, "goal.knowledge: must be a string or an object");
 	}
-	stored = val_new_object();
-	val_add_member(stored, "objective", objective);
-	val_add_member(stored, "knowledge", knowledge);
-	in->goal_json = val_to_json(stored);
-	rc = 0;
-out:
-	json_object_put(stored);
-	return rc;
+	{
+		json_object *values[] = { objective, knowledge };
+
+		in->goal_json = val_members_json(keys, values, 2);
+	}
+	return 0;
 }
 
 static int case_custom_data(json_object *data, char *err, size_t errlen)
@@ -107,28 +113,28 @@ static int case_custom_data(json_object *data, char *err, size_t errlen)
 
 static int case_counterparty(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *cp, *address, *name, *company, *zone, *custom, *stored = NULL, *norm = NULL;
+	static const char *const keys[] = { "address", "name", "company", "timezone", "customData" };
+	json_object *cp, *address, *name, *company, *zone, *custom, *norm;
 	const char *addr, *why;
 	char number[SMS_E164_SIZE];
-	int rc = -1;
 
 	if (val_get_object(body, "counterparty", "counterparty", 1, &cp, err, errlen) < 0 ||
 	    val_get_string(cp, "address", "counterparty.address", 1, STR_HEADER, SIZE_MAX, &address,
 		       err, errlen) < 0)
-		goto out;
+		return -1;
 	addr = json_object_get_string(address);
 	if (strcmp(in->channel, "SMS") == 0) {
 		/* The stored form has no spaces, dashes or dots (doc/api.md, SMS). */
 		if (sms_e164_normalise(addr, (size_t)json_object_get_string_len(address), number,
-				       &why) < 0) {
-			val_fail(err, errlen, "counterparty.address: %s", why);
-			goto out;
-		}
+				       &why) < 0)
+			return val_fail(err, errlen, "counterparty.address: %s", why);
+		/* What we send to our own number comes back from it as a reply: a loop. */
+		if (*sms_own_number && strcmp(number, sms_own_number) == 0)
+			return val_fail(err, errlen, "counterparty.address: is this server's own SMS "
+					"number");
 		addr = number;
-		norm = json_object_new_string(number);
 	} else if (!validate_email_address(addr, (size_t)json_object_get_string_len(address))) {
-		val_fail(err, errlen, "counterparty.address: must be an email address");
-		goto out;
+		return val_fail(err, errlen, "counterparty.address: must be an email address");
 	}
 	if (val_get_string(cp, "name", "counterparty.name", 1, STR_NONEMPTY | STR_HEADER, MAX_NAME,
 		       &name, err, errlen) < 0 ||
@@ -136,54 +142,40 @@ static int case_counterparty(json_object *body, struct case_input *in, char *err
 		       err, errlen) < 0 ||
 	    val_get_string(cp, "timezone", "counterparty.timezone", 0, 0, SIZE_MAX, &zone, err,
 		       errlen) < 0)
-		goto out;
-	if (zone && !validate_timezone(json_object_get_string(zone))) {
-		val_fail(err, errlen, "counterparty.timezone: must be an IANA time zone name");
-		goto out;
-	}
+		return -1;
+	if (zone && !validate_timezone(json_object_get_string(zone)))
+		return val_fail(err, errlen, "counterparty.timezone: must be an IANA time zone name");
 	if (val_get_object(cp, "customData", "counterparty.customData", 0, &custom, err, errlen) < 0 ||
 	    (custom && case_custom_data(custom, err, errlen) < 0))
-		goto out;
-	stored = val_new_object();
-	val_add_member(stored, "address", norm ? norm : address);
-	val_add_member(stored, "name", name);
-	val_add_member(stored, "company", company);
-	val_add_member(stored, "timezone", zone);
-	val_add_member(stored, "customData", custom);
-	in->counterparty_address = xstrdup(addr);
-	in->counterparty_json = val_to_json(stored);
-	rc = 0;
-out:
-	json_object_put(stored);
+		return -1;
+	norm = addr == number ? json_object_new_string(number) : NULL;
+	{
+		json_object *values[] = { norm ? norm : address, name, company, zone, custom };
+
+		in->counterparty_address = xstrdup(addr);
+		in->counterparty_json = val_members_json(keys, values, 5);
+	}
 	json_object_put(norm);
-	return rc;
+	return 0;
 }
 
 static int case_persona(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *persona, *name, *role, *company, *tone, *stored = NULL;
-	int rc = -1;
+	static const char *const keys[] = { "name", "role", "company", "tone" };
+	json_object *persona, *values[4];
 
 	if (val_get_object(body, "senderPersona", "senderPersona", 1, &persona, err, errlen) < 0 ||
 	    val_get_string(persona, "name", "senderPersona.name", 1, STR_NONEMPTY | STR_HEADER,
-		       MAX_NAME, &name, err, errlen) < 0 ||
-	    val_get_string(persona, "role", "senderPersona.role", 0, STR_HEADER, MAX_NAME, &role, err,
-		       errlen) < 0 ||
+		       MAX_NAME, &values[0], err, errlen) < 0 ||
+	    val_get_string(persona, "role", "senderPersona.role", 0, STR_HEADER, MAX_NAME,
+		       &values[1], err, errlen) < 0 ||
 	    val_get_string(persona, "company", "senderPersona.company", 0, STR_HEADER, MAX_NAME,
-		       &company, err, errlen) < 0 ||
-	    val_get_string(persona, "tone", "senderPersona.tone", 0, 0, MAX_NAME, &tone, err,
+		       &values[2], err, errlen) < 0 ||
+	    val_get_string(persona, "tone", "senderPersona.tone", 0, 0, MAX_NAME, &values[3], err,
 		       errlen) < 0)
-		goto out;
-	stored = val_new_object();
-	val_add_member(stored, "name", name);
-	val_add_member(stored, "role", role);
-	val_add_member(stored, "company", company);
-	val_add_member(stored, "tone", tone);
-	in->persona_json = val_to_json(stored);
-	rc = 0;
-out:
-	json_object_put(stored);
-	return rc;
+		return -1;
+	in->persona_json = val_members_json(keys, values, 4);
+	return 0;
 }
 
 static int case_constraints(json_object *body, struct case_input *in, char *err, size_t errlen)
@@ -238,17 +230,24 @@ static int case_follow_up_delay(json_object *body, struct case_input *in, char *
 			   err, errlen);
 }
 
+/* An optional free-form object member key, stored serialised in *out. */
+static int case_free_object(json_object *body, const char *key, size_t max, char **out, char *err,
+			    size_t errlen)
+{
+	json_object *v;
+
+	if (val_get_object(body, key, key, 0, &v, err, errlen) < 0 ||
+	    (v && val_check_free_json(v, key, max, err, errlen) < 0))
+		return -1;
+	if (v)
+		*out = val_to_json(v);
+	return 0;
+}
+
 static int case_result_schema(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *schema;
-
-	if (val_get_object(body, "resultSchema", "resultSchema", 0, &schema, err, errlen) < 0 ||
-	    (schema &&
-	     val_check_free_json(schema, "resultSchema", MAX_RESULT_SCHEMA, err, errlen) < 0))
-		return -1;
-	if (schema)
-		in->result_schema_json = val_to_json(schema);
-	return 0;
+	return case_free_object(body, "resultSchema", MAX_RESULT_SCHEMA, &in->result_schema_json,
+				err, errlen);
 }
 
 static int case_webhook_url(json_object *body, struct case_input *in, char *err, size_t errlen)
@@ -268,14 +267,7 @@ static int case_webhook_url(json_object *body, struct case_input *in, char *err,
 
 static int case_metadata(json_object *body, struct case_input *in, char *err, size_t errlen)
 {
-	json_object *metadata;
-
-	if (val_get_object(body, "metadata", "metadata", 0, &metadata, err, errlen) < 0 ||
-	    (metadata && val_check_free_json(metadata, "metadata", MAX_METADATA, err, errlen) < 0))
-		return -1;
-	if (metadata)
-		in->metadata_json = val_to_json(metadata);
-	return 0;
+	return case_free_object(body, "metadata", MAX_METADATA, &in->metadata_json, err, errlen);
 }
 
 /* sendWindow (doc/api.md "Send windows"): kept with only its documented members, as given. */
@@ -315,24 +307,15 @@ static int (*const case_fields[])(json_object *body, struct case_input *in, char
 
 int validate_case(json_object *body, struct case_input *out, char *err, size_t errlen)
 {
-	struct case_input in;
-	int rc = -1;
-
-	memset(&in, 0, sizeof in);
 	memset(out, 0, sizeof *out);
-	if (!body || !json_object_is_type(body, json_type_object)) {
-		val_fail(err, errlen, "body: must be a JSON object");
-		goto out;
-	}
+	if (val_require_object(body, err, errlen) < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof case_fields / sizeof case_fields[0]; i++)
-		if (case_fields[i](body, &in, err, errlen) < 0)
-			goto out;
-	*out = in;
-	memset(&in, 0, sizeof in);
-	rc = 0;
-out:
-	case_input_free(&in);
-	return rc;
+		if (case_fields[i](body, out, err, errlen) < 0) {
+			case_input_free(out);
+			return -1;
+		}
+	return 0;
 }
 
 void case_input_free(struct case_input *in)

@@ -35,6 +35,13 @@ int val_fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+int val_require_object(json_object *body, char *err, size_t errlen)
+{
+	if (!body || !json_object_is_type(body, json_type_object))
+		return val_fail(err, errlen, "body: must be a JSON object");
+	return 0;
+}
+
 /* json-c and libcurl report allocation failure by NULL; the policy is to abort (xalloc.h). */
 void val_no_memory(void)
 {
@@ -226,20 +233,20 @@ int val_check_free_json(json_object *v, const char *path, size_t max, char *err,
 	return 0;
 }
 
-json_object *val_new_object(void)
+char *val_members_json(const char *const keys[], json_object *const values[], size_t n)
 {
 	json_object *o = json_object_new_object();
+	char *json;
 
 	if (!o)
 		val_no_memory();
-	return o;
-}
-
-/* Adds a reference to v (when not NULL) under key. */
-void val_add_member(json_object *o, const char *key, json_object *v)
-{
-	if (v && json_object_object_add(o, key, json_object_get(v)) < 0)
-		val_no_memory();
+	for (size_t i = 0; i < n; i++)
+		if (keys[i] && values[i] &&
+		    json_object_object_add(o, keys[i], json_object_get(values[i])) < 0)
+			val_no_memory();
+	json = val_to_json(o);
+	json_object_put(o);
+	return json;
 }
 
 char *val_to_json(json_object *o)

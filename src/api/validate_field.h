@@ -18,6 +18,9 @@
 /* Writes the message to err and returns -1. */
 int val_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* 0 when body is a JSON object; else -1 with "body: must be a JSON object". */
+int val_require_object(json_object *body, char *err, size_t errlen);
+
 /* json-c and libcurl report allocation failure by NULL; the policy is to abort (xalloc.h). */
 void val_no_memory(void) __attribute__((noreturn));
 
@@ -47,11 +50,9 @@ int val_get_int(json_object *obj, const char *key, int min, int max, int def, in
 /* Checks a free-form JSON value (no NUL bytes, serialised size at most max). */
 int val_check_free_json(json_object *v, const char *path, size_t max, char *err, size_t errlen);
 
-/* A new empty object. */
-json_object *val_new_object(void);
-
-/* Adds a reference to v (when not NULL) under key. */
-void val_add_member(json_object *o, const char *key, json_object *v);
+/* An object of keys[i]: values[i] (a pair whose key or value is NULL is left out),
+ * serialised compactly, in a string the caller frees. */
+char *val_members_json(const char *const keys[], json_object *const values[], size_t n);
 
 /* o serialised compactly, in a string the caller frees. */
 char *val_to_json(json_object *o);

@@ -8,10 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "api/validate.h"
 #include "api/validate_field.h"
+#include "common/url.h"
 
 #ifndef ZONEINFO_DIR
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
@@ -144,21 +143,14 @@ out:
 
 int validate_http_url(const char *s)
 {
-	CURLU *url = NULL;
-	char *scheme = NULL, *host = NULL;
 	const char *authority;
 	size_t len;
-	int ok = 0;
 
 	if (!s)
 		return 0;
 	len = strlen(s);
 	if (len == 0 || len > VALIDATE_MAX_URL)
 		return 0;
-	/* RFC 3986 URLs are ASCII; whitespace and controls are never part of one. */
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return 0;
 	/* curl tolerates "http:/host" and takes "http:///path" as host "path"; RFC 3986 §3.2
 	 * wants "//" and then an authority, which a URL to deliver to cannot leave empty. */
 	if (strncasecmp(s, "http://", 7) == 0)
@@ -169,19 +161,5 @@ int validate_http_url(const char *s)
 		return 0;
 	if (*authority == '/' || *authority == '?' || *authority == '#' || *authority == '\0')
 		return 0;
-	url = curl_url();
-	if (!url)
-		val_no_memory();
-	if (curl_url_set(url, CURLUPART_URL, s, 0) != CURLUE_OK ||
-	    curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-		goto out;
-	if ((strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) || !host[0])
-		goto out;
-	ok = 1;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(url);
-	return ok;
+	return url_check(s, "http", "https", 0, NULL) == URL_VALID;
 }

@@ -48,22 +48,17 @@ static int input_decision(json_object *body, struct input_input *in, char *err, 
 		{ "REJECTED", INPUT_OUTCOME_REJECTED },
 		{ "WAIT", INPUT_OUTCOME_WAIT },
 	};
-	json_object *decision, *outcome, *result = NULL, *text = NULL, *stored = NULL;
+	json_object *decision, *outcome, *result = NULL, *text = NULL;
 	const char *text_key = NULL;
-	int rc = -1;
 
 	in->outcome = INPUT_OUTCOME_NONE;
 	if (val_get_object(body, "decision", "decision", 0, &decision, err, errlen) < 0)
-		goto out;
-	if (!decision) {
-		rc = 0;
-		goto out;
-	}
+		return -1;
+	if (!decision)
+		return 0;
 	outcome = jsonutil_member(decision, "outcome");
-	if (!outcome) {
-		val_fail(err, errlen, "decision.outcome: is required");
-		goto out;
-	}
+	if (!outcome)
+		return val_fail(err, errlen, "decision.outcome: is required");
 	for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
 		if (json_object_is_type(outcome, json_type_string) && !val_has_nul(outcome) &&
 		    strcmp(json_object_get_string(outcome), outcomes[i].name) == 0)
@@ -73,62 +68,49 @@ static int input_decision(json_object *body, struct input_input *in, char *err, 
 		if (val_get_object(decision, "result", "decision.result", 1, &result, err,
 			       errlen) < 0 ||
 		    val_check_free_json(result, "decision.result", MAX_RESULT, err, errlen) < 0)
-			goto out;
+			return -1;
 		break;
 	case INPUT_OUTCOME_REPLY:
 		text_key = "reply";
 		if (val_get_string(decision, "reply", "decision.reply", 1, STR_NONEMPTY, MAX_REPLY,
 			       &text, err, errlen) < 0)
-			goto out;
+			return -1;
 		break;
 	case INPUT_OUTCOME_REJECTED:
 		text_key = "reason";
 		if (val_get_string(decision, "reason", "decision.reason", 1, STR_NONEMPTY, MAX_REASON,
 			       &text, err, errlen) < 0)
-			goto out;
+			return -1;
 		break;
 	case INPUT_OUTCOME_WAIT:
 		break;
 	case INPUT_OUTCOME_NONE:
-		val_fail(err, errlen,
-		     "decision.outcome: must be one of GOAL_ACHIEVED, REPLY, REJECTED, WAIT");
-		goto out;
+		return val_fail(err, errlen,
+				"decision.outcome: must be one of GOAL_ACHIEVED, REPLY, REJECTED, WAIT");
 	}
-	stored = val_new_object();
-	val_add_member(stored, "outcome", outcome);
-	val_add_member(stored, "result", result);
-	if (text_key)
-		val_add_member(stored, text_key, text);
-	in->decision_json = val_to_json(stored);
-	rc = 0;
-out:
-	json_object_put(stored);
-	return rc;
+	{
+		const char *keys[] = { "outcome", "result", text_key };
+		json_object *values[] = { outcome, result, text };
+
+		in->decision_json = val_members_json(keys, values, 3);
+	}
+	return 0;
 }
 
 int validate_input(json_object *body, struct input_input *out, char *err, size_t errlen)
 {
-	struct input_input in;
-	int rc = -1;
-
-	memset(&in, 0, sizeof in);
 	memset(out, 0, sizeof *out);
-	if (!body || !json_object_is_type(body, json_type_object)) {
-		val_fail(err, errlen, "body: must be a JSON object");
-		goto out;
+	if (val_require_object(body, err, errlen) < 0)
+		return -1;
+	if (get_trimmed(body, "inputRequestId", MAX_INPUT_REQUEST_ID, &out->input_request_id, err,
+			errlen) < 0 ||
+	    get_trimmed(body, "providedContext", MAX_PROVIDED_CONTEXT, &out->provided_context, err,
+			errlen) < 0 ||
+	    input_decision(body, out, err, errlen) < 0) {
+		input_input_free(out);
+		return -1;
 	}
-	if (get_trimmed(body, "inputRequestId", MAX_INPUT_REQUEST_ID, &in.input_request_id, err,
-			errlen) < 0 ||
-	    get_trimmed(body, "providedContext", MAX_PROVIDED_CONTEXT, &in.provided_context, err,
-			errlen) < 0 ||
-	    input_decision(body, &in, err, errlen) < 0)
-		goto out;
-	*out = in;
-	memset(&in, 0, sizeof in);
-	rc = 0;
-out:
-	input_input_free(&in);
-	return rc;
+	return 0;
 }
 
 void input_input_free(struct input_input *in)

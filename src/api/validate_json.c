@@ -179,10 +179,8 @@ int validate_parse_json(const char *body, size_t len, json_object **out, char *e
 		val_fail(err, errlen, "%s", text_error);
 		goto out;
 	}
-	if (!obj || !json_object_is_type(obj, json_type_object)) {
-		val_fail(err, errlen, "body: must be a JSON object");
+	if (val_require_object(obj, err, errlen) < 0)
 		goto out;
-	}
 	*out = obj;
 	obj = NULL;
 	rc = 0;

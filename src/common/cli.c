@@ -37,6 +37,17 @@ int cli_option(struct cli *cli, int c)
 	}
 }
 
+int cli_config_no_operands(const struct cli *cli, int argc, struct cfg **cfg_r)
+{
+	*cfg_r = NULL;
+	if (optind != argc) {
+		cli->usage(stderr);
+		return cli->usage_status;
+	}
+	*cfg_r = cli_config(cli);
+	return *cfg_r ? CLI_NEXT : 1;
+}
+
 struct cfg *cli_config(const struct cli *cli)
 {
 	const char *err;

@@ -16,7 +16,7 @@
  *				return r;
  *		}
  *	}
- *	cfg = cli_config(&cli);
+ *	cfg = cli_config(&cli);   (or cli_config_no_operands, for a program without operands)
  */
 #ifndef OFFLOAD_CLI_H
 #define OFFLOAD_CLI_H
@@ -36,6 +36,15 @@ struct cli {
 /* Sets the log identity and, for a program that writes files, the umask. */
 void cli_start(struct cli *cli);
 
+/* The shared long options and the terminator, to end a program's option table (with the
+ * short options "c:vhV"):
+ *	static const struct option opts[] = { { "once", no_argument, NULL, 'o' }, CLI_OPTIONS };
+ * offload-inbound, a mail filter without --version, writes its own. */
+#define CLI_OPTIONS                                                                   \
+	{ "config", required_argument, NULL, 'c' }, { "verbose", no_argument, NULL, 'v' }, \
+	{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },          \
+	{ NULL, 0, NULL, 0 }
+
 #define CLI_NEXT (-1) /* cli_option handled the option: parsing goes on */
 
 /* For an answer c of getopt_long that is not one of the program's own options: handles the
@@ -43,6 +52,11 @@ void cli_start(struct cli *cli);
  * CLI_NEXT, or the exit status the program returns now (0 after --help or --version,
  * usage_status after a bad option). */
 int cli_option(struct cli *cli, int c);
+
+/* After the options of a program that takes no operands: cli_config() into *cfg_r and
+ * CLI_NEXT; else the exit status the program returns now (usage_status after usage on
+ * stderr when an operand is left, 1 when the configuration does not load). */
+int cli_config_no_operands(const struct cli *cli, int argc, struct cfg **cfg_r);
 
 /* Loads the configuration (-c, else $OFFLOAD_CONFIG, else the default: cfg_load), or
  * logs why not and returns NULL. */

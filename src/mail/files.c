@@ -1,5 +1,6 @@
-/* files.c: inbound mail on disk: the raw copy, the attachments of a matched message and
- * unparsable mail, written durably (fsync) so nothing acknowledged is lost in a crash. */
+/* files.c: inbound mail on disk: the raw copy and unparsable mail, written durably (fsync) so
+ * nothing acknowledged is lost in a crash. (The attachments of a matched message are in the
+ * database since sql/009, so that every API host serves them.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -158,15 +159,6 @@ fail:
 	return -1;
 }
 
-void ingest_written_remove_attachments(struct written *w)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		unlink(w->paths[i]);
-		free(w->paths[i]);
-	}
-	w->n = 0;
-}
-
 void ingest_written_remove_raw(struct written *w)
 {
 	if (w->raw_path)
@@ -177,9 +169,6 @@ void ingest_written_remove_raw(struct written *w)
 
 void ingest_written_free(struct written *w)
 {
-	for (size_t i = 0; i < w->n; i++)
-		free(w->paths[i]);
-	w->n = 0;
 	free(w->raw_path);
 	w->raw_path = NULL;
 }
@@ -199,31 +188,4 @@ int ingest_keep_unparsed(const struct ingest_settings *s, const char *raw, size_
 	}
 	snprintf(name, sizeof name, "%s.eml", sha);
 	return ingest_keep_file(dir, name, raw, len, &created);
-}
-
-/* Writes the attachment bytes of a matched message under files_dir/<caseId>/. */
-int ingest_write_attachments(const struct ingest_settings *s, const struct ingest_mail *m,
-			     const char *case_id, char (*att_ids)[37], struct written *w)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-
-	if (m->n_attachments == 0)
-		return 0;
-	if ((size_t)snprintf(dir, sizeof dir, "%s/%s", s->files_dir, case_id) >= sizeof dir) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (mkdir_p(dir) < 0)
-		return -1;
-	for (size_t i = 0; i < m->n_attachments; i++) {
-		util_uuid_v4(att_ids[i]);
-		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, att_ids[i]) >= sizeof path) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		if (write_new_file(path, m->attachments[i].data, m->attachments[i].size) < 0)
-			return -1;
-		w->paths[w->n++] = xstrdup(path);
-	}
-	return fsync_dir(dir);
 }

@@ -5,13 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "api/validate.h"
+#include "common/url.h"
 #include "common/xalloc.h"
 #include "mail/identity.h"
 
@@ -38,32 +36,29 @@ int mail_identity_domain_valid(const char *s)
 int mail_identity_smtp_url_check(const char *url, const char **error_r)
 {
 	CURLU *u = NULL;
-	char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL, *query = NULL,
-	     *fragment = NULL;
+	char *user = NULL, *password = NULL, *query = NULL, *fragment = NULL, *path = NULL;
+	size_t path_len = 0;
 	int rc = -1;
 
 	if (!url || !*url || strlen(url) > MAIL_IDENTITY_MAX_URL) {
 		*error_r = "must be an smtp:// or smtps:// URL of at most 1024 characters";
 		return -1;
 	}
-	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
-			*error_r = "must not contain spaces, control or non-ASCII characters";
-			return -1;
-		}
-	u = curl_url();
-	if (!u || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+	switch (url_check(url, "smtp", "smtps", CURLU_NON_SUPPORT_SCHEME, &u)) {
+	case URL_VALID:
+		break;
+	case URL_BAD_CHARS:
+		*error_r = "must not contain spaces, control or non-ASCII characters";
+		return -1;
+	case URL_NOT_URL:
 		*error_r = "is not a URL (expected smtp://HOST[:PORT] or smtps://HOST[:PORT])";
-		goto out;
-	}
-	if (strcasecmp(scheme, "smtp") != 0 && strcasecmp(scheme, "smtps") != 0) {
+		return -1;
+	case URL_BAD_SCHEME:
 		*error_r = "must start with smtp:// or smtps://";
-		goto out;
-	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+		return -1;
+	case URL_NO_HOST:
 		*error_r = "has no host";
-		goto out;
+		return -1;
 	}
 	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
@@ -76,10 +71,21 @@ int mail_identity_smtp_url_check(const char *url, const char **error_r)
 		*error_r = "must not have a query or fragment";
 		goto out;
 	}
+	/* libcurl sends the decoded path as the EHLO name: no control or non-ASCII bytes in it,
+	 * percent-encoded or not (libcurl would refuse them only when sending). */
+	if (curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK) {
+		*error_r = "must not hold control or non-ASCII characters, even percent-encoded";
+		goto out;
+	}
+	path_len = strlen(path);
+	for (size_t i = 0; i < path_len; i++)
+		if ((unsigned char)path[i] <= ' ' || (unsigned char)path[i] >= 0x7f) {
+			*error_r = "must not hold control or non-ASCII characters, even "
+				   "percent-encoded";
+			goto out;
+		}
 	rc = 0;
 out:
-	curl_free(scheme);
-	curl_free(host);
 	curl_free(user);
 	if (password) {
 		explicit_bzero(password, strlen(password));
@@ -87,6 +93,7 @@ out:
 	}
 	curl_free(query);
 	curl_free(fragment);
+	curl_free(path);
 	curl_url_cleanup(u);
 	return rc;
 }

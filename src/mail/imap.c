@@ -44,7 +44,7 @@ struct mailbox {
 	char *path;       /* the mailbox as it appears in the URL (percent-encoded) */
 	char *name;       /* the mailbox name decoded, for the EXAMINE command */
 	char *state_key;  /* mailbox_state.mailbox: user@host:port/path */
-	char *lock_name;  /* the GET_LOCK name of this mailbox */
+	char *lock_name;  /* the name of this mailbox's lease (store_mailbox_lock) */
 };
 
 static void mailbox_free(struct mailbox *mb)
@@ -120,7 +120,7 @@ static int parse_url(const char *url, const char *user, struct mailbox *mb, cons
 		key = xasprintf("sha256:%s", hex);
 	}
 	mb->state_key = key;
-	/* GET_LOCK names are at most 64 characters. */
+	/* Lease names are at most 64 characters. */
 	mb->lock_name = xasprintf("offload-imap-%.40s", hex);
 	rc = 0;
 out:
@@ -392,6 +392,8 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	struct store_mailbox_state saved = { 0 };
 	int64_t timeout_s, uidvalidity, last_uid = 0;
 	const char *dberr;
+	char owner[STORE_MAILBOX_OWNER_SIZE];
+	int64_t lease_ms;
 	int found, locked = 0, rc = -1;
 
 	struct ingest_settings sa = *s; /* [mail] authserv_id unless the caller set it */
@@ -415,7 +417,12 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 	if (max_messages > POLL_MAX_MESSAGES)
 		max_messages = POLL_MAX_MESSAGES;
 
-	locked = store_mailbox_lock(db, mb.lock_name, &dberr);
+	/* The lease outlives the slowest step of the poll (a fetch that stalls for timeout_s
+	 * before it fails) and is renewed after each message. */
+	lease_ms = (4 * timeout_s + 60) * 1000;
+	store_mailbox_owner(owner);
+	locked = store_mailbox_lock(db, mb.lock_name, owner, util_now_ms(),
+				    util_now_ms() + lease_ms, &dberr);
 	if (locked < 0) {
 		*error_r = fail("IMAP poll of %s: database: %s", mb.name, dberr);
 		locked = 0;
@@ -539,12 +546,28 @@ int imap_poll(struct db *db, struct cfg *cfg, const struct ingest_settings *s, i
 				goto out;
 			}
 		}
+		switch (store_mailbox_lock(db, mb.lock_name, owner, util_now_ms(),
+					   util_now_ms() + lease_ms, &dberr)) {
+		case 1:
+			break;
+		case 0:
+			/* Another worker took the mailbox after our lease ran out: leave it the
+			 * rest (what it reads again is recognised by Message-ID). */
+			log_warn("imap: %s%s: the poll outlived its lease; another worker polls"
+				 " it now", mb.server_url, mb.path);
+			locked = 0;
+			rc = 0;
+			goto out;
+		default:
+			*error_r = fail("IMAP poll of %s: renewing the lease: %s", mb.name, dberr);
+			goto out;
+		}
 	}
 	stats_r->more = srch.more;
 	rc = 0;
 out:
 	if (locked)
-		store_mailbox_unlock(db, mb.lock_name);
+		store_mailbox_unlock(db, mb.lock_name, owner);
 	if (c.curl)
 		curl_easy_cleanup(c.curl);
 	if (password) {

@@ -100,13 +100,11 @@ int ingest_reply_domain_matches_case(struct db *db, const struct ingest_settings
 				     const struct ingest_mail *m, const char *case_id,
 				     const char *how, const char **error_r);
 
-/* ---- files.c: the raw copy, attachments and unparsable mail on disk */
+/* ---- files.c: the raw copy and unparsable mail on disk */
 
-/* Files written for one message, removed again when its transaction fails. */
+/* The file written for one message, removed again when its transaction fails. */
 struct written {
-	char *raw_path;                          /* the raw copy, when this call created it */
-	char *paths[INGEST_MAX_ATTACHMENTS];     /* attachment files */
-	size_t n;
+	char *raw_path; /* the raw copy, when this call created it */
 };
 
 /* Stores data as dir/name (making dir) unless that file exists already; sets *created_r
@@ -116,12 +114,7 @@ int ingest_keep_file(const char *dir, const char *name, const void *data, size_t
 /* Keeps mail we could not store under files_dir/unparsed/<sha>.eml. 0 or -1 (errno). */
 int ingest_keep_unparsed(const struct ingest_settings *s, const char *raw, size_t len,
 			 const char *sha);
-/* Writes the attachments of m under files_dir/<case_id>/ with new ids (into att_ids) and
- * records their paths in w. 0 or -1 (errno). */
-int ingest_write_attachments(const struct ingest_settings *s, const struct ingest_mail *m,
-			     const char *case_id, char (*att_ids)[37], struct written *w);
-/* Removes (and forgets) the attachment files, or the raw copy, recorded in w. */
-void ingest_written_remove_attachments(struct written *w);
+/* Removes (and forgets) the raw copy recorded in w. */
 void ingest_written_remove_raw(struct written *w);
 /* Forgets what w records, leaving the files in place. */
 void ingest_written_free(struct written *w);

@@ -103,7 +103,6 @@ static enum store_message_result store_rows(struct db *db, const struct ingest_s
 	struct store_inbound_event ev = { 0 };
 	size_t n_atts = matched ? m->n_attachments : 0;
 	char inbox[255];
-	char (*storage)[80] = NULL;
 	char *from;
 	struct buf rb;
 	enum store_message_result result;
@@ -133,24 +132,23 @@ static enum store_message_result store_rows(struct db *db, const struct ingest_s
 	msg.inbox_id = inbox;
 	msg.received_at_ms = now_ms;
 	atts = xcalloc(n_atts + 1, sizeof *atts);
-	storage = xcalloc(n_atts + 1, sizeof *storage);
 	for (size_t i = 0; i < n_atts; i++) {
 		const struct ingest_attachment *a = &m->attachments[i];
 
-		snprintf(storage[i], sizeof storage[i], "%s/%s", case_id, att_ids[i]);
 		atts[i].id = att_ids[i];
 		atts[i].name = a->name;
 		atts[i].size = (int64_t)a->size;
 		atts[i].content_type = a->content_type;
 		atts[i].sha256 = a->sha256;
-		atts[i].storage_path = storage[i];
+		/* The bytes go into the database with the row (any API host serves them). */
+		atts[i].storage_path = "";
+		atts[i].data = a->data;
 	}
 	has_event = matched && event_type(m->kind, &ev.type) == 0;
 	ev.feedback_type = m->feedback_type;
 	ev.diagnostic = m->diagnostic;
 	result = store_message_insert_inbound(db, &msg, atts, n_atts, has_event ? &ev : NULL,
 					      row_id_r, error_r);
-	free(storage);
 	free(atts);
 	free(from);
 	buf_free(&rb);
@@ -244,13 +242,12 @@ enum ingest_result ingest_store(struct db *db, const struct ingest_settings *s, 
 	}
 	if (*case_id) {
 		att_ids = xcalloc(m.n_attachments + 1, sizeof *att_ids);
-		if (ingest_write_attachments(s, &m, case_id, att_ids, &w) < 0)
-			goto disk_trouble;
+		for (size_t i = 0; i < m.n_attachments; i++)
+			util_uuid_v4(att_ids[i]);
 	}
 
 	stored = store_rows(db, s, &m, case_id, raw_rel, att_ids, now_ms, &row_id, &dberr);
 	if (stored != STORE_MESSAGE_STORED) {
-		ingest_written_remove_attachments(&w);
 		if (stored == STORE_MESSAGE_DUPLICATE) {
 			/* Another delivery of this message won the race; its row may name the
 			 * same raw file, so that stays. */
@@ -307,7 +304,6 @@ malformed:
 disk_trouble:
 	log_warn("ingest: tempfail message-id=<%s>: writing under %s: %s", m.message_id,
 		 s->files_dir, strerror(errno));
-	ingest_written_remove_attachments(&w);
 	ingest_written_remove_raw(&w);
 	result = INGEST_TEMPFAIL;
 	goto out;

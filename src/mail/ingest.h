@@ -84,7 +84,7 @@ int ingest_parse(const char *raw, size_t len, struct ingest_mail *out, const cha
 void ingest_mail_free(struct ingest_mail *m);
 
 struct ingest_settings {
-	const char *files_dir;     /* [files] dir: raw mail, attachments and unparsed mail */
+	const char *files_dir;     /* [files] dir: raw mail and unparsed mail */
 	const char *inbox_address; /* the mailbox mail arrives at (attachments.inbox_id) */
 	size_t max_bytes;          /* cap on a raw message; 0 means INGEST_DEFAULT_MAX_BYTES */
 	const char *authserv_id;   /* [mail] authserv_id: replies need its Authentication-Results
@@ -126,14 +126,14 @@ const char *ingest_result_name(enum ingest_result result);
  * Storing: the raw message goes to files_dir/raw/<caseId or "unmatched">/<sha256>.eml;
  * then one transaction (store_message_insert_inbound: a deadlock or lock wait timeout is
  * retried) inserts the messages row (direction 'inbound'), one attachments
- * row per attachment of a matched message that is not an auto-reply (bytes in
- * files_dir/<caseId>/<attachmentId>, fsynced, mode 0640; the raw copy keeps the
- * attachments of other mail) and, for a matched reply, dsn or arf, an events row:
+ * row per attachment of a matched message that is not an auto-reply (its bytes in the
+ * same transaction, as rows of attachment_chunks; the raw copy keeps the attachments of
+ * other mail) and, for a matched reply, dsn or arf, an events row:
  * REPLY_RECEIVED {"messageRowId": N},
  * BOUNCE_RECEIVED {"messageRowId": N, "diagnostic": "..."} or
  * COMPLAINT_RECEIVED {"messageRowId": N, "feedbackType": "...", "diagnostic": "..."},
  * state 'pending', available at now_ms. Auto-replies and dsn_other get no event. When the
- * transaction fails, the files written for it are removed.
+ * transaction fails, the raw copy written for it is removed.
  *
  * Malformed input (and input over max_bytes) is written to files_dir/unparsed/<sha256>.eml.
  * A database error that will not go away by retrying (a value the schema refuses) also

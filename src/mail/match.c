@@ -45,6 +45,21 @@ static const char *server_domain(const struct ingest_settings *s)
 }
 
 /*
+ * 1 when at_domain is the server's domain and the case (whose client has its own reply
+ * domain, case_domain) was mailed before the client had it: the case's messages gave out
+ * the server's inbox+<caseId>@ address, and a reply to them still belongs to the case
+ * (doc/operator-guide.md, "Sender identities per client"). 0 not, -1 error.
+ */
+static int server_domain_given_out(struct db *db, const struct ingest_settings *s,
+				   const char *case_id, const char *case_domain,
+				   const char *at_domain, const char **error_r)
+{
+	if (!*case_domain || strcasecmp(at_domain, server_domain(s)) != 0)
+		return 0;
+	return store_sender_case_mailed_elsewhere(db, case_id, case_domain, error_r);
+}
+
+/*
  * 1 when addr is local+<caseId>@domain for an existing case whose reply domain (its
  * client's, else the server's) is domain (case_id set), 0, or -1. A case address at
  * another domain does not name the case (logged).
@@ -63,7 +78,10 @@ static int match_plus_address(struct db *db, const struct ingest_settings *s,
 	if (r <= 0)
 		return r;
 	want = *domain ? domain : server_domain(s);
-	if (strcasecmp(at_domain, want) != 0) {
+	if (strcasecmp(at_domain, want) != 0 &&
+	    (r = server_domain_given_out(db, s, found, domain, at_domain, error_r)) <= 0) {
+		if (r < 0)
+			return -1;
 		log_warn("ingest: message-id=<%s> is addressed to %s, but case %s's reply domain is "
 			 "%s, not %s: the address does not name the case", m->message_id, addr, found,
 			 want, at_domain);
@@ -171,6 +189,14 @@ int ingest_reply_domain_matches_case(struct db *db, const struct ingest_settings
 			int ours;
 
 			if (!case_address(addr, tag, &at_domain) || strcasecmp(at_domain, want) == 0)
+				continue;
+			/* The server's address of this very case, given out before its client
+			 * had a reply domain: no other client's address. */
+			r = strcmp(tag, found) == 0 ?
+				    server_domain_given_out(db, s, found, domain, at_domain, error_r) : 0;
+			if (r < 0)
+				return -1;
+			if (r > 0)
 				continue;
 			ours = strcasecmp(at_domain, server) == 0;
 			if (!ours && strlen(at_domain) < sizeof lower && lookups < MAX_DOMAIN_LOOKUPS) {

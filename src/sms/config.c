@@ -48,6 +48,13 @@ int sms_config_load(struct cfg *cfg, struct sms_config *c, const char **error_r)
 			   "(it travels in Kannel's URLs)";
 		goto fail;
 	}
+	/* The callbacks are not rate-limited: a placeholder ("SECRET") or a short word must not
+	 * do (doc/operator-guide.md makes one with "openssl rand -hex 24"). */
+	if (c->secret && strlen(c->secret) < SMS_SECRET_MIN) {
+		*error_r = "[sms] secret_file: the secret must be at least 16 characters "
+			   "(make one with: openssl rand -hex 24)";
+		goto fail;
+	}
 	c->sendsms_url = get(cfg, "sendsms_url");
 	if (!c->sendsms_url)
 		return 0;

@@ -22,6 +22,9 @@ struct sms_config {
 	int64_t timeout_ms;     /* the sendsms request, 100..300000 */
 };
 
+/* The shortest [sms] secret accepted (doc/operator-guide.md, SMS). */
+#define SMS_SECRET_MIN 16
+
 /*
  * Reads [sms] from cfg into *c (free with sms_config_free). Without sendsms_url the
  * channel is off (enabled 0) and only secret/secret_file, max_segments and timeout_ms are

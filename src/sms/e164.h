@@ -11,10 +11,17 @@
 
 /*
  * Normalises the number in (len bytes): spaces, dashes and dots are removed, and what is
- * left must be '+' followed by 8 to 15 ASCII digits. Returns 0 with the stored form in
- * out, or -1 with *error_r (static text, to follow the field's name) and out empty.
+ * left must be '+' followed by 8 to 15 ASCII digits, the first not 0 (a country code).
+ * Returns 0 with the stored form in out, or -1 with *error_r (static text, to follow the
+ * field's name) and out empty.
  */
 int sms_e164_normalise(const char *in, size_t len, char out[SMS_E164_SIZE],
 		       const char **error_r);
+
+/*
+ * As sms_e164_normalise, and a number without its '+' (8 to 15 bare digits, as Kannel
+ * may report an international sender) is taken as one. 0 with out set, -1.
+ */
+int sms_e164_normalise_loose(const char *in, char out[SMS_E164_SIZE]);
 
 #endif

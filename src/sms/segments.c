@@ -1,5 +1,7 @@
 /* segments.c: SMS segment arithmetic (GSM 03.38 default alphabet and UCS-2). */
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "sms/segments.h"
 
@@ -131,5 +133,31 @@ int sms_segments_count(const char *utf8, size_t len, struct sms_count *r, const 
 		r->units = units;
 		r->segments = units <= SMS_UCS2_SINGLE ? 1 : ucs.parts;
 	}
+	return 0;
+}
+
+int sms_text_fits(const char *text, long long max_segments, const char *limit_name,
+		  enum sms_coding *coding_r, char *why, size_t cap)
+{
+	struct sms_count n;
+	const char *err;
+
+	if (!text || !*text) {
+		snprintf(why, cap, "the text is empty");
+		return 0;
+	}
+	if (sms_segments_count(text, strlen(text), &n, &err) < 0) {
+		snprintf(why, cap, "the text is %s", err);
+		return 0;
+	}
+	if (coding_r)
+		*coding_r = n.coding;
+	if ((long long)n.segments <= max_segments)
+		return 1;
+	snprintf(why, cap,
+		 "the text takes %zu SMS segments (%s, %zu %s); at most %lld are allowed%s%s%s",
+		 n.segments, n.coding == SMS_CODING_GSM7 ? "GSM-7" : "UCS-2", n.units,
+		 n.coding == SMS_CODING_GSM7 ? "septets" : "UTF-16 units", max_segments,
+		 limit_name ? " (" : "", limit_name ? limit_name : "", limit_name ? ")" : "");
 	return 0;
 }

@@ -35,4 +35,13 @@ struct sms_count {
  */
 int sms_segments_count(const char *utf8, size_t len, struct sms_count *r, const char **error_r);
 
+/*
+ * 1 when the NUL-terminated text is not empty, counts (sms_segments_count) and takes at
+ * most max_segments segments; else 0 with why (cap bytes) saying which, naming the coding
+ * and the count ("...; at most 2 are allowed", then " (limit_name)" when not NULL).
+ * *coding_r, when coding_r is not NULL, is set whenever the text could be counted.
+ */
+int sms_text_fits(const char *text, long long max_segments, const char *limit_name,
+		  enum sms_coding *coding_r, char *why, size_t cap);
+
 #endif

@@ -10,6 +10,13 @@
 
 #define N_ARGS(a) (sizeof(a) / sizeof((a)[0]))
 
+static void case_id_read(const struct db_res *res, size_t i, void *row)
+{
+	char *id = row;
+
+	snprintf(id, 37, "%s", db_res_get(res, i, 0));
+}
+
 int store_admin_case_list(struct db *db, const char *client_id,
 			  const enum store_case_status *status, int64_t limit, char (**ids_r)[37],
 			  size_t *n_r, const char **error_r)
@@ -20,24 +27,10 @@ int store_admin_case_list(struct db *db, const char *client_id,
 	const char *st = status ? store_case_status_name(*status) : NULL;
 	struct db_arg args[] = { DB_STR(client_id), DB_STR(client_id), DB_STR(st), DB_STR(st),
 				 DB_INT(limit) };
-	struct db_res *res = NULL;
-	char (*ids)[37];
-	size_t n;
 
-	*ids_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	n = db_res_rows(res);
-	ids = xcalloc(n + 1, sizeof *ids);
-	for (size_t i = 0; i < n; i++)
-		snprintf(ids[i], sizeof ids[i], "%s", db_res_get(res, i, 0));
-	db_res_free(&res);
-	*ids_r = ids;
-	*n_r = n;
-	return 0;
+	*ids_r = db_query_rows(db, sql, args, N_ARGS(args), sizeof **ids_r, case_id_read, n_r,
+			       error_r);
+	return *ids_r ? 0 : -1;
 }
 
 struct nudge_tx {
@@ -119,13 +112,13 @@ static int64_t int_or_none(const struct db_res *res, size_t row, size_t col)
 
 static void copy_cell(char *out, size_t cap, const struct db_res *res, size_t row, size_t col)
 {
-	const char *v = db_res_get(res, row, col);
-
-	snprintf(out, cap, "%s", v ? v : "");
+	snprintf(out, cap, "%s", db_res_text(res, row, col));
 }
 
-static void delivery_read(const struct db_res *res, size_t i, struct store_admin_delivery *d)
+static void delivery_read(const struct db_res *res, size_t i, void *row)
 {
+	struct store_admin_delivery *d = row;
+
 	memset(d, 0, sizeof *d);
 	copy_cell(d->event_id, sizeof d->event_id, res, i, 0);
 	copy_cell(d->case_id, sizeof d->case_id, res, i, 1);
@@ -156,24 +149,10 @@ int store_admin_webhook_list(struct db *db, const char *case_id, const char *sta
 		" ORDER BY created_at DESC, id DESC LIMIT ?";
 	struct db_arg args[] = { DB_STR(case_id), DB_STR(case_id), DB_STR(state), DB_STR(state),
 				 DB_INT(limit) };
-	struct db_res *res = NULL;
-	struct store_admin_delivery *rows;
-	size_t n;
 
-	*rows_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	n = db_res_rows(res);
-	rows = xcalloc(n + 1, sizeof *rows);
-	for (size_t i = 0; i < n; i++)
-		delivery_read(res, i, &rows[i]);
-	db_res_free(&res);
-	*rows_r = rows;
-	*n_r = n;
-	return 0;
+	*rows_r = db_query_rows(db, sql, args, N_ARGS(args), sizeof **rows_r, delivery_read, n_r,
+				error_r);
+	return *rows_r ? 0 : -1;
 }
 
 int store_admin_webhook_get(struct db *db, const char *event_id, struct store_admin_delivery *row_r,
@@ -182,20 +161,16 @@ int store_admin_webhook_get(struct db *db, const char *event_id, struct store_ad
 	static const char sql[] =
 		"SELECT " DELIVERY_COLUMNS ", body FROM webhook_deliveries WHERE event_id = ?";
 	struct db_arg args[] = { DB_STR(event_id) };
-	struct db_res *res = NULL;
+	struct db_res *res;
 	int found;
 
 	memset(row_r, 0, sizeof *row_r);
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found) {
+	found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
+	if (found > 0) {
 		delivery_read(res, 0, row_r);
 		row_r->body = dup_or_null(res, 0, 15);
+		db_res_free(&res);
 	}
-	db_res_free(&res);
 	return found;
 }
 

@@ -201,6 +201,24 @@ static void jw_stored(struct jw *w, const char *text)
 	jw_lit(w, text ? text : "null");
 }
 
+static void jw_key_str(struct jw *w, const char *key, const char *v)
+{
+	jw_key(w, key);
+	jw_str(w, v);
+}
+
+static void jw_key_int(struct jw *w, const char *key, int64_t v)
+{
+	jw_key(w, key);
+	jw_int(w, v);
+}
+
+static void jw_key_stored(struct jw *w, const char *key, const char *text)
+{
+	jw_key(w, key);
+	jw_stored(w, text);
+}
+
 static int write_attachments(struct db *db, const char *case_id, struct jw *w)
 {
 	static const char sql[] =
@@ -217,18 +235,12 @@ static int write_attachments(struct db *db, const char *case_id, struct jw *w)
 	for (size_t i = 0; i < db_res_rows(res); i++) {
 		jw_lit(w, i ? ",{\"attachmentId\":" : "{\"attachmentId\":");
 		jw_str(w, db_res_get(res, i, 0));
-		jw_key(w, "name");
-		jw_str(w, db_res_get(res, i, 1));
-		jw_key(w, "size");
-		jw_int(w, db_res_int(res, i, 2));
-		jw_key(w, "type");
-		jw_str(w, db_res_get(res, i, 3));
-		jw_key(w, "messageId");
-		jw_str(w, db_res_get(res, i, 4));
-		jw_key(w, "inboxId");
-		jw_str(w, db_res_get(res, i, 5));
-		jw_key(w, "receivedAt");
-		jw_int(w, db_res_int(res, i, 6));
+		jw_key_str(w, "name", db_res_get(res, i, 1));
+		jw_key_int(w, "size", db_res_int(res, i, 2));
+		jw_key_str(w, "type", db_res_get(res, i, 3));
+		jw_key_str(w, "messageId", db_res_get(res, i, 4));
+		jw_key_str(w, "inboxId", db_res_get(res, i, 5));
+		jw_key_int(w, "receivedAt", db_res_int(res, i, 6));
 		jw_raw(w, "}", 1);
 	}
 	jw_raw(w, "]", 1);
@@ -247,88 +259,57 @@ static int write_case(struct db *db, const struct db_res *res, unsigned flags, s
 
 	jw_lit(w, "{\"caseId\":");
 	jw_str(w, id);
-	if (flags & CASEVIEW_INTERNAL) {
-		jw_key(w, "clientId");
-		jw_str(w, GET(COL_CLIENT));
-	}
-	if (GET(COL_REF)) {
-		jw_key(w, "clientReferenceId");
-		jw_str(w, GET(COL_REF));
-	}
-	jw_key(w, "status");
-	jw_str(w, GET(COL_STATUS));
-	jw_key(w, "channel");
-	jw_str(w, GET(COL_CHANNEL));
-	jw_key(w, "createdAt");
-	jw_int(w, GETI(COL_CREATED));
-	jw_key(w, "updatedAt");
-	jw_int(w, GETI(COL_UPDATED));
-	jw_key(w, "nextActionAt");
-	jw_int(w, GETI(COL_NEXT));
-	jw_key(w, "attemptCount");
-	jw_int(w, GETI(COL_ATTEMPTS));
-	jw_key(w, "maxAttempts");
-	jw_int(w, GETI(COL_MAX_ATTEMPTS));
-	jw_key(w, "followUpDelayHours");
-	jw_int(w, GETI(COL_DELAY));
+	if (flags & CASEVIEW_INTERNAL)
+		jw_key_str(w, "clientId", GET(COL_CLIENT));
+	if (GET(COL_REF))
+		jw_key_str(w, "clientReferenceId", GET(COL_REF));
+	jw_key_str(w, "status", GET(COL_STATUS));
+	jw_key_str(w, "channel", GET(COL_CHANNEL));
+	jw_key_int(w, "createdAt", GETI(COL_CREATED));
+	jw_key_int(w, "updatedAt", GETI(COL_UPDATED));
+	jw_key_int(w, "nextActionAt", GETI(COL_NEXT));
+	jw_key_int(w, "attemptCount", GETI(COL_ATTEMPTS));
+	jw_key_int(w, "maxAttempts", GETI(COL_MAX_ATTEMPTS));
+	jw_key_int(w, "followUpDelayHours", GETI(COL_DELAY));
 	/* Only when the case has its own (doc/api.md "Send windows"); the server's default
 	 * window is the worker's configuration, not part of the case. */
-	if (GET(COL_SEND_WINDOW)) {
-		jw_key(w, "sendWindow");
-		jw_stored(w, GET(COL_SEND_WINDOW));
-	}
-	jw_key(w, "goal");
-	jw_stored(w, GET(COL_GOAL));
-	jw_key(w, "counterparty");
-	jw_stored(w, GET(COL_COUNTERPARTY));
-	jw_key(w, "senderPersona");
-	jw_stored(w, GET(COL_PERSONA));
-	if (GET(COL_CONSTRAINTS)) {
-		jw_key(w, "constraints");
-		jw_stored(w, GET(COL_CONSTRAINTS));
-	}
-	if (GET(COL_SCHEMA)) {
-		jw_key(w, "resultSchema");
-		jw_stored(w, GET(COL_SCHEMA));
-	}
+	if (GET(COL_SEND_WINDOW))
+		jw_key_stored(w, "sendWindow", GET(COL_SEND_WINDOW));
+	jw_key_stored(w, "goal", GET(COL_GOAL));
+	jw_key_stored(w, "counterparty", GET(COL_COUNTERPARTY));
+	jw_key_stored(w, "senderPersona", GET(COL_PERSONA));
+	if (GET(COL_CONSTRAINTS))
+		jw_key_stored(w, "constraints", GET(COL_CONSTRAINTS));
+	if (GET(COL_SCHEMA))
+		jw_key_stored(w, "resultSchema", GET(COL_SCHEMA));
 	jw_key(w, "attachments");
 	if (!GETI(COL_HAS_ATTACHMENTS))
 		jw_raw(w, "[]", 2);
 	else if (write_attachments(db, id, w) < 0)
 		return -1;
-	jw_key(w, "resultStatus");
-	jw_str(w, GET(COL_RESULT_STATUS));
-	jw_key(w, "result");
-	jw_stored(w, GET(COL_RESULT));
+	jw_key_str(w, "resultStatus", GET(COL_RESULT_STATUS));
+	jw_key_stored(w, "result", GET(COL_RESULT));
 	jw_key(w, "inputRequest");
 	if (GET(COL_IR_ID)) {
 		jw_lit(w, "{\"id\":");
 		jw_str(w, GET(COL_IR_ID));
-		jw_key(w, "question");
-		jw_str(w, GET(COL_IR_QUESTION));
-		jw_key(w, "status");
-		jw_str(w, GET(COL_IR_STATUS));
-		jw_key(w, "requestedAt");
-		jw_int(w, GETI(COL_IR_AT));
+		jw_key_str(w, "question", GET(COL_IR_QUESTION));
+		jw_key_str(w, "status", GET(COL_IR_STATUS));
+		jw_key_int(w, "requestedAt", GETI(COL_IR_AT));
 		jw_raw(w, "}", 1);
 	} else {
 		jw_lit(w, "null");
 	}
-	jw_key(w, "failureReason");
-	jw_str(w, GET(COL_FAILURE));
-	jw_key(w, "metadata");
-	jw_stored(w, GET(COL_METADATA));
-	if (flags & CASEVIEW_INTERNAL) {
-		jw_key(w, "clientWebhookUrl");
-		jw_str(w, GET(COL_WEBHOOK));
-	}
+	jw_key_str(w, "failureReason", GET(COL_FAILURE));
+	jw_key_stored(w, "metadata", GET(COL_METADATA));
+	if (flags & CASEVIEW_INTERNAL)
+		jw_key_str(w, "clientWebhookUrl", GET(COL_WEBHOOK));
 	if (flags & CASEVIEW_TRANSCRIPT) {
 		char *transcript = NULL;
 
 		if (caseview_transcript(db, id, &transcript) < 0)
 			return -1;
-		jw_key(w, "conversationThread");
-		jw_str(w, transcript);
+		jw_key_str(w, "conversationThread", transcript);
 		free(transcript);
 	}
 	jw_raw(w, "}", 1);

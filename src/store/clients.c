@@ -9,14 +9,6 @@
 
 #define N_ARGS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A NULL cell as "" (the columns read here are NOT NULL). */
-static const char *cell(const struct db_res *res, size_t row, size_t col)
-{
-	const char *v = db_res_get(res, row, col);
-
-	return v ? v : "";
-}
-
 int store_client_create(struct db *db, const struct store_client_new *c, const char **error_r)
 {
 	static const char sql[] =
@@ -31,6 +23,17 @@ int store_client_create(struct db *db, const struct store_client_new *c, const c
 	return 0;
 }
 
+static void client_read(const struct db_res *res, size_t i, void *row)
+{
+	struct store_client_row *c = row;
+
+	snprintf(c->id, sizeof c->id, "%s", db_res_text(res, i, 0));
+	c->name = xstrdup(db_res_text(res, i, 1));
+	snprintf(c->plan, sizeof c->plan, "%s", db_res_text(res, i, 2));
+	c->created_at_ms = db_res_int(res, i, 3);
+	c->active_keys = db_res_int(res, i, 4);
+}
+
 int store_client_list(struct db *db, struct store_client_row **rows_r, size_t *n_r,
 		      const char **error_r)
 {
@@ -38,29 +41,9 @@ int store_client_list(struct db *db, struct store_client_row **rows_r, size_t *n
 		"SELECT c.id, c.name, c.plan, c.created_at,"
 		" (SELECT COUNT(*) FROM api_keys k WHERE k.client_id = c.id AND k.active = 1)"
 		" FROM clients c ORDER BY c.created_at, c.id";
-	struct db_res *res = NULL;
-	struct store_client_row *rows;
-	size_t n;
 
-	*rows_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, NULL, 0, &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	n = db_res_rows(res);
-	rows = xcalloc(n + 1, sizeof *rows);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(rows[i].id, sizeof rows[i].id, "%s", cell(res, i, 0));
-		rows[i].name = xstrdup(cell(res, i, 1));
-		snprintf(rows[i].plan, sizeof rows[i].plan, "%s", cell(res, i, 2));
-		rows[i].created_at_ms = db_res_int(res, i, 3);
-		rows[i].active_keys = db_res_int(res, i, 4);
-	}
-	db_res_free(&res);
-	*rows_r = rows;
-	*n_r = n;
-	return 0;
+	*rows_r = db_query_rows(db, sql, NULL, 0, sizeof **rows_r, client_read, n_r, error_r);
+	return *rows_r ? 0 : -1;
 }
 
 void store_client_rows_free(struct store_client_row **rows, size_t n)
@@ -137,21 +120,27 @@ int store_key_create(struct db *db, const struct store_key_new *key, const char 
 	struct db_arg client[] = { DB_STR(key->client_id) };
 	struct db_arg args[] = { DB_STR(key->id), DB_STR(key->client_id), DB_BLOB(key->hash, 32),
 				 DB_STR(key->prefix), DB_INT(key->created_at_ms) };
-	struct db_res *res = NULL;
-	int found;
+	int found = db_query_first(db, exists, client, N_ARGS(client), NULL, error_r);
 
-	if (db_query(db, exists, client, N_ARGS(client), &res) < 0)
-		goto fail;
-	found = db_res_rows(res) > 0;
-	db_res_free(&res);
-	if (!found)
-		return 0;
-	if (db_query(db, sql, args, N_ARGS(args), NULL) < 0)
-		goto fail;
+	if (found <= 0)
+		return found;
+	if (db_query(db, sql, args, N_ARGS(args), NULL) < 0) {
+		*error_r = db_error(db);
+		return -1;
+	}
 	return 1;
-fail:
-	*error_r = db_error(db);
-	return -1;
+}
+
+static void key_read(const struct db_res *res, size_t i, void *row)
+{
+	struct store_key_row *k = row;
+
+	snprintf(k->id, sizeof k->id, "%s", db_res_text(res, i, 0));
+	snprintf(k->client_id, sizeof k->client_id, "%s", db_res_text(res, i, 1));
+	snprintf(k->prefix, sizeof k->prefix, "%s", db_res_text(res, i, 2));
+	k->active = db_res_int(res, i, 3) == 1;
+	k->created_at_ms = db_res_int(res, i, 4);
+	k->deactivated_at_ms = db_res_get(res, i, 5) ? db_res_int(res, i, 5) : -1;
 }
 
 int store_key_list(struct db *db, const char *client_id, struct store_key_row **rows_r,
@@ -161,30 +150,10 @@ int store_key_list(struct db *db, const char *client_id, struct store_key_row **
 		"SELECT id, client_id, key_prefix, active, created_at, deactivated_at FROM api_keys"
 		" WHERE (? IS NULL OR client_id = ?) ORDER BY created_at, id";
 	struct db_arg args[] = { DB_STR(client_id), DB_STR(client_id) };
-	struct db_res *res = NULL;
-	struct store_key_row *rows;
-	size_t n;
 
-	*rows_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	n = db_res_rows(res);
-	rows = xcalloc(n + 1, sizeof *rows);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(rows[i].id, sizeof rows[i].id, "%s", cell(res, i, 0));
-		snprintf(rows[i].client_id, sizeof rows[i].client_id, "%s", cell(res, i, 1));
-		snprintf(rows[i].prefix, sizeof rows[i].prefix, "%s", cell(res, i, 2));
-		rows[i].active = db_res_int(res, i, 3) == 1;
-		rows[i].created_at_ms = db_res_int(res, i, 4);
-		rows[i].deactivated_at_ms = db_res_get(res, i, 5) ? db_res_int(res, i, 5) : -1;
-	}
-	db_res_free(&res);
-	*rows_r = rows;
-	*n_r = n;
-	return 0;
+	*rows_r = db_query_rows(db, sql, args, N_ARGS(args), sizeof **rows_r, key_read, n_r,
+				error_r);
+	return *rows_r ? 0 : -1;
 }
 
 int store_key_deactivate(struct db *db, const char *key_id, int64_t now_ms,
@@ -195,19 +164,13 @@ int store_key_deactivate(struct db *db, const char *key_id, int64_t now_ms,
 		"UPDATE api_keys SET active = 0, deactivated_at = COALESCE(deactivated_at, ?) WHERE id = ?";
 	struct db_arg key[] = { DB_STR(key_id) };
 	struct db_arg args[] = { DB_INT(now_ms), DB_STR(key_id) };
-	struct db_res *res = NULL;
-	int found;
+	int found = db_query_first(db, exists, key, N_ARGS(key), NULL, error_r);
 
-	if (db_query(db, exists, key, N_ARGS(key), &res) < 0)
-		goto fail;
-	found = db_res_rows(res) > 0;
-	db_res_free(&res);
-	if (!found)
-		return 0;
-	if (db_query(db, sql, args, N_ARGS(args), NULL) < 0)
-		goto fail;
+	if (found <= 0)
+		return found;
+	if (db_query(db, sql, args, N_ARGS(args), NULL) < 0) {
+		*error_r = db_error(db);
+		return -1;
+	}
 	return 1;
-fail:
-	*error_r = db_error(db);
-	return -1;
 }

@@ -634,6 +634,49 @@ int db_ping(struct db *db)
 	return rc;
 }
 
+int db_query_first(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
+		   struct db_res **res_r, const char **error_r)
+{
+	struct db_res *res = NULL;
+	int found;
+
+	if (res_r)
+		*res_r = NULL;
+	if (db_query(db, sql, args, nargs, &res) < 0) {
+		*error_r = db_error(db);
+		return -1;
+	}
+	found = db_res_rows(res) > 0;
+	if (found && res_r)
+		*res_r = res;
+	else
+		db_res_free(&res);
+	return found;
+}
+
+void *db_query_rows(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
+		    size_t row_size, void (*read)(const struct db_res *res, size_t i, void *row),
+		    size_t *n_r, const char **error_r)
+{
+	struct db_res *res = NULL;
+	unsigned char *rows;
+	size_t n;
+
+	*n_r = 0;
+	if (db_query(db, sql, args, nargs, &res) < 0) {
+		if (error_r)
+			*error_r = db_error(db);
+		return NULL;
+	}
+	n = db_res_rows(res);
+	rows = xcalloc(n + 1, row_size);
+	for (size_t i = 0; i < n; i++)
+		read(res, i, rows + i * row_size);
+	db_res_free(&res);
+	*n_r = n;
+	return rows;
+}
+
 size_t db_res_rows(const struct db_res *res)
 {
 	return res ? res->rows : 0;
@@ -649,6 +692,13 @@ const char *db_res_get(const struct db_res *res, size_t row, size_t col)
 	if (!res || row >= res->rows || col >= res->cols)
 		return NULL;
 	return res->cells[row * res->cols + col];
+}
+
+const char *db_res_text(const struct db_res *res, size_t row, size_t col)
+{
+	const char *v = db_res_get(res, row, col);
+
+	return v ? v : "";
 }
 
 size_t db_res_len(const struct db_res *res, size_t row, size_t col)

@@ -66,6 +66,23 @@ void db_close(struct db **db);
 int db_query(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
 	     struct db_res **res_r);
 
+/*
+ * db_query() for a lookup of one row. Returns 1 when the result has a row, with *res_r
+ * set (the caller reads row 0 and frees it with db_res_free()); 0 when it has none (*res_r
+ * NULL); -1 with *error_r = db_error(db). res_r may be NULL: an existence check.
+ */
+int db_query_first(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
+		   struct db_res **res_r, const char **error_r);
+
+/*
+ * db_query() read into an array: read(res, i, row) fills each row of row_size bytes of a
+ * new zeroed array of *n_r rows and one spare, which the caller frees. Returns the array,
+ * or NULL with *error_r = db_error(db) (error_r may be NULL) and *n_r 0.
+ */
+void *db_query_rows(struct db *db, const char *sql, const struct db_arg *args, size_t nargs,
+		    size_t row_size, void (*read)(const struct db_res *res, size_t i, void *row),
+		    size_t *n_r, const char **error_r);
+
 /* Runs SQL text without parameters or results (DDL, migrations). 0 or -1. */
 int db_exec_text(struct db *db, const char *sql, size_t len);
 
@@ -103,6 +120,8 @@ size_t db_res_rows(const struct db_res *res);
 size_t db_res_cols(const struct db_res *res);
 /* The value of a cell as NUL-terminated bytes, or NULL for SQL NULL. Lives as long as res. */
 const char *db_res_get(const struct db_res *res, size_t row, size_t col);
+/* The same, with SQL NULL as "". */
+const char *db_res_text(const struct db_res *res, size_t row, size_t col);
 size_t db_res_len(const struct db_res *res, size_t row, size_t col);
 /* The cell as an integer (0 for NULL or non-numeric). */
 int64_t db_res_int(const struct db_res *res, size_t row, size_t col);

@@ -170,14 +170,10 @@ static int delete_all(struct db *db, const char *sql, const char *case_id, int64
 	return 0;
 }
 
-/* The messages of the case, STORE_IN_MAX at a time: the rows, then their raw copies. */
-static int delete_messages(struct db *db, const char *files_dir, const char *case_id,
-			   struct store_erase_counts *n_r, const char **error_r)
+int store_erase_rows_and_files(struct db *db, const char *select_sql, const char *delete_sql,
+			       const char *files_dir, const char *case_id, int64_t *rows_r,
+			       int64_t *files_r, const char **error_r)
 {
-	static const char select_sql[] =
-		"SELECT id, raw_path FROM messages WHERE case_id = ? ORDER BY id LIMIT 32";
-	static const char delete_sql[] =
-		"DELETE FROM messages WHERE case_id = ? AND id IN (" STORE_IN_LIST ")";
 	struct db_arg sel[] = { DB_STR(case_id) };
 	struct db_arg del[1 + STORE_IN_MAX];
 	struct db_res *res = NULL;
@@ -200,17 +196,17 @@ static int delete_messages(struct db *db, const char *files_dir, const char *cas
 			*error_r = db_error(db);
 			goto out;
 		}
-		n_r->messages += db_affected_rows(db);
+		*rows_r += db_affected_rows(db);
 		n_paths = 0;
 		for (size_t i = 0; i < n; i++)
-			if (db_res_get(res, i, 1) && *db_res_get(res, i, 1))
+			if (*db_res_text(res, i, 1))
 				paths[n_paths++] = xstrdup(db_res_get(res, i, 1));
 		db_res_free(&res);
 		/* The rows are gone (autocommit): now their files. */
 		for (size_t i = 0; i < n_paths; i++) {
 			int r = failed ? 0 : rmfiles_one(files_dir, paths[i], error_r);
 
-			n_r->files += r > 0;
+			*files_r += r > 0;
 			failed |= r < 0;
 			free(paths[i]);
 		}
@@ -221,6 +217,19 @@ static int delete_messages(struct db *db, const char *files_dir, const char *cas
 out:
 	db_res_free(&res);
 	return rc;
+}
+
+/* The messages of the case, STORE_IN_MAX at a time: the rows, then their raw copies. */
+static int delete_messages(struct db *db, const char *files_dir, const char *case_id,
+			   struct store_erase_counts *n_r, const char **error_r)
+{
+	static const char select_sql[] =
+		"SELECT id, raw_path FROM messages WHERE case_id = ? ORDER BY id LIMIT 32";
+	static const char delete_sql[] =
+		"DELETE FROM messages WHERE case_id = ? AND id IN (" STORE_IN_LIST ")";
+
+	return store_erase_rows_and_files(db, select_sql, delete_sql, files_dir, case_id,
+					  &n_r->messages, &n_r->files, error_r);
 }
 
 int store_erase_finish(struct db *db, const char *files_dir, const char *case_id,

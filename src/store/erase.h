@@ -56,6 +56,19 @@ struct store_erase_counts {
 };
 
 /*
+ * Deletes the rows of one table that belong to case_id, STORE_IN_MAX per statement (each its
+ * own transaction), and once a batch's rows are gone the file each names (a path under
+ * files_dir; NULL or "" names none). select_sql reads "id, path" of the case's rows with
+ * LIMIT 32 (STORE_IN_MAX); delete_sql is "... WHERE case_id = ? AND id IN (" STORE_IN_LIST
+ * ")". Both are literals (db_query caches by them). Adds the rows deleted to *rows_r and the
+ * files removed to *files_r. Returns 0, or -1 with *error_r; a file that cannot be removed
+ * stops it after its batch. Used for messages (raw copies) and attachments.
+ */
+int store_erase_rows_and_files(struct db *db, const char *select_sql, const char *delete_sql,
+			       const char *files_dir, const char *case_id, int64_t *rows_r,
+			       int64_t *files_r, const char **error_r);
+
+/*
  * Finishes the erasure of case_id begun by store_erase_begin: deletes every remaining row
  * keyed by the case (messages, attachments through store_attachments_delete_case, events,
  * webhook deliveries, agent calls, Idempotency-Keys), each DELETE at most STORE_ERASE_ROWS

@@ -1,10 +1,13 @@
-/* lease.c: the lease engine shared by the event queue and the webhook outbox. */
+/* lease.c: the lease engine shared by the event queue and the webhook outbox, and the named
+ * leases (named_leases) that stand in for GET_LOCK on a Galera cluster. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "store/db.h"
 #include "store/lease.h"
+#include "store/tx.h"
 
 /* The statements of one queue; each walks the primary key or the queue's due index
  * (events_due, webhook_deliveries_due: (state, due column, id)). */
@@ -189,4 +192,118 @@ int64_t store_lease_backoff_ms(int64_t attempts)
 	util_random_bytes(&r, 1);
 	/* ±20 % so that many cases failing together do not retry together. */
 	return base + (base * ((int64_t)r - 128)) / 640;
+}
+
+/* ------------------------------------------------------------------ named leases */
+
+const char store_named_lease_table_sql[] =
+	"CREATE TABLE IF NOT EXISTS named_leases ("
+	" name VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
+	" owner VARCHAR(128) CHARACTER SET ascii NOT NULL,"
+	" expires_at BIGINT NOT NULL,"
+	" taken_at BIGINT NOT NULL"
+	") ENGINE=InnoDB";
+
+void store_named_lease_owner(char *out, size_t cap)
+{
+	char host[64] = "", id[37];
+
+	if (gethostname(host, sizeof host - 1) < 0)
+		snprintf(host, sizeof host, "unknown");
+	for (char *p = host; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e || *p == ':')
+			*p = '_';
+	util_uuid_v4(id);
+	snprintf(out, cap, "%.60s:%ld:%.8s", host, (long)getpid(), id);
+}
+
+struct named_take {
+	const char *name, *owner;
+	int64_t now_ms, until_ms;
+	char holder[STORE_NAMED_LEASE_OWNER_MAX + 1]; /* out */
+	int64_t expires;                              /* out */
+};
+
+static int named_take_tx(struct db *db, void *arg)
+{
+	static const char sel[] =
+		"SELECT owner, expires_at FROM named_leases WHERE name = ? FOR UPDATE";
+	static const char ins[] =
+		"INSERT INTO named_leases (name, owner, expires_at, taken_at) VALUES (?, ?, ?, ?)";
+	static const char upd[] =
+		"UPDATE named_leases SET taken_at = IF(owner = ?, taken_at, ?), owner = ?,"
+		" expires_at = ? WHERE name = ?";
+	struct named_take *t = arg;
+	struct db_arg a_sel[] = { DB_STR(t->name) };
+	struct db_res *res = NULL;
+	int free_to_take;
+
+	t->holder[0] = '\0';
+	t->expires = 0;
+	if (db_query(db, sel, a_sel, 1, &res) < 0)
+		return -1;
+	if (db_res_rows(res) == 0) {
+		struct db_arg a[] = { DB_STR(t->name), DB_STR(t->owner), DB_INT(t->until_ms),
+				      DB_INT(t->now_ms) };
+
+		db_res_free(&res);
+		if (db_query(db, ins, a, 4, NULL) < 0) {
+			if (db_errno(db) != DB_ER_DUP_ENTRY)
+				return -1;
+			snprintf(t->holder, sizeof t->holder, "another owner");
+			return 1; /* taken meanwhile */
+		}
+		return 0;
+	}
+	snprintf(t->holder, sizeof t->holder, "%s", db_res_get(res, 0, 0) ? db_res_get(res, 0, 0) : "");
+	t->expires = db_res_int(res, 0, 1);
+	db_res_free(&res);
+	free_to_take = strcmp(t->holder, t->owner) == 0 || t->expires <= t->now_ms;
+	if (!free_to_take)
+		return 1;
+	{
+		/* taken_at first: the assignments see the columns already assigned. */
+		struct db_arg a[] = { DB_STR(t->owner), DB_INT(t->now_ms), DB_STR(t->owner),
+				      DB_INT(t->until_ms), DB_STR(t->name) };
+
+		return db_query(db, upd, a, 5, NULL) < 0 ? -1 : 0;
+	}
+}
+
+int store_named_lease_take(struct db *db, const char *name, const char *owner, int64_t now_ms,
+			   int64_t until_ms, char *holder_r, int64_t *expires_r)
+{
+	struct named_take t = { .name = name, .owner = owner, .now_ms = now_ms, .until_ms = until_ms };
+	int rc = store_tx_run(db, named_take_tx, &t);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (holder_r)
+			snprintf(holder_r, STORE_NAMED_LEASE_OWNER_MAX + 1, "%s", t.holder);
+		if (expires_r)
+			*expires_r = t.expires;
+		return 0;
+	}
+	return 1;
+}
+
+struct named_release {
+	const char *name, *owner;
+};
+
+static int named_release_tx(struct db *db, void *arg)
+{
+	static const char sql[] = "DELETE FROM named_leases WHERE name = ? AND owner = ?";
+	struct named_release *t = arg;
+	struct db_arg a[] = { DB_STR(t->name), DB_STR(t->owner) };
+
+	return db_query(db, sql, a, 2, NULL);
+}
+
+int store_named_lease_release(struct db *db, const char *name, const char *owner)
+{
+	struct named_release t = { name, owner };
+
+	return store_tx_run_single(db, named_release_tx, &t) < 0 ? -1 : 0;
 }

@@ -91,4 +91,33 @@ int store_lease_release(struct db *db, enum store_lease_queue q, const struct st
 /* Backoff after attempts failed tries of an event: 30 s doubling to 1 h, ±20 %. */
 int64_t store_lease_backoff_ms(int64_t attempts);
 
+/*
+ * Named leases (table named_leases): a lock with an owner and an expiry, taken and renewed
+ * by a transaction on a row, so that it holds across a Galera cluster (GET_LOCK is local
+ * to one node). Used for offloadctl migrate's lock and the per-mailbox lock of IMAP
+ * polling. A holder that dies leaves the row until it expires; anybody may take it then.
+ */
+#define STORE_NAMED_LEASE_OWNER_MAX 128
+
+/* CREATE TABLE IF NOT EXISTS for named_leases (offloadctl migrate runs it before taking
+ * its own lock, so it is here rather than only in sql/009_attachment_bytes.sql). */
+extern const char store_named_lease_table_sql[];
+
+/* A fresh owner name "host:pid:random" for the leases of this process (cap >= 129). */
+void store_named_lease_owner(char *out, size_t cap);
+
+/*
+ * Takes the lease name (at most 64 ASCII characters) for owner until until_ms, or renews
+ * it when owner holds it already, in one transaction (store_tx_run). Returns 1 taken, 0
+ * held by somebody else (*holder_r, when not NULL, gets its owner, cap
+ * STORE_NAMED_LEASE_OWNER_MAX + 1 bytes, and *expires_r its expiry), -1 on a database
+ * error (db_error()).
+ */
+int store_named_lease_take(struct db *db, const char *name, const char *owner, int64_t now_ms,
+			   int64_t until_ms, char *holder_r, int64_t *expires_r);
+
+/* Gives the lease up if owner still holds it. 0, or -1 on a database error (harmless: the
+ * lease ends at its expiry anyway). */
+int store_named_lease_release(struct db *db, const char *name, const char *owner);
+
 #endif

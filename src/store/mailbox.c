@@ -1,5 +1,6 @@
-/* mailbox.c: IMAP polling progress (mailbox_state) and the per-mailbox named lock. */
+/* mailbox.c: IMAP polling progress (mailbox_state) and the per-mailbox lease. */
 #include "store/db.h"
+#include "store/lease.h"
 #include "store/mailbox.h"
 
 #define N_ARGS(a) (sizeof(a) / sizeof((a)[0]))
@@ -10,19 +11,14 @@ int store_mailbox_state_load(struct db *db, const char *mailbox,
 	static const char sql[] =
 		"SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = ?";
 	struct db_arg args[] = { DB_STR(mailbox) };
-	struct db_res *res = NULL;
-	int found;
+	struct db_res *res;
+	int found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found) {
+	if (found > 0) {
 		state_r->uidvalidity = db_res_int(res, 0, 0);
 		state_r->last_uid = db_res_int(res, 0, 1);
+		db_res_free(&res);
 	}
-	db_res_free(&res);
 	return found;
 }
 
@@ -44,28 +40,22 @@ int store_mailbox_state_save(struct db *db, const char *mailbox,
 	return 0;
 }
 
-int store_mailbox_lock(struct db *db, const char *lock_name, const char **error_r)
+void store_mailbox_owner(char out[STORE_MAILBOX_OWNER_SIZE])
 {
-	static const char sql[] = "SELECT GET_LOCK(?, 0)";
-	struct db_arg args[] = { DB_STR(lock_name) };
-	struct db_res *res = NULL;
-	int got;
+	store_named_lease_owner(out, STORE_MAILBOX_OWNER_SIZE);
+}
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
+int store_mailbox_lock(struct db *db, const char *lock_name, const char *owner, int64_t now_ms,
+		       int64_t until_ms, const char **error_r)
+{
+	int got = store_named_lease_take(db, lock_name, owner, now_ms, until_ms, NULL, NULL);
+
+	if (got < 0)
 		*error_r = db_error(db);
-		return -1;
-	}
-	got = db_res_rows(res) > 0 && db_res_get(res, 0, 0) && db_res_int(res, 0, 0) == 1;
-	db_res_free(&res);
 	return got;
 }
 
-void store_mailbox_unlock(struct db *db, const char *lock_name)
+void store_mailbox_unlock(struct db *db, const char *lock_name, const char *owner)
 {
-	static const char sql[] = "SELECT RELEASE_LOCK(?)";
-	struct db_arg args[] = { DB_STR(lock_name) };
-	struct db_res *res = NULL;
-
-	if (db_query(db, sql, args, N_ARGS(args), &res) == 0)
-		db_res_free(&res);
+	store_named_lease_release(db, lock_name, owner);
 }

@@ -1,8 +1,9 @@
-/* mailbox.h: IMAP polling progress per mailbox (table mailbox_state) and the named lock that
- * keeps two workers from polling one mailbox at once. */
+/* mailbox.h: IMAP polling progress per mailbox (table mailbox_state) and the lease that keeps
+ * two workers, on any hosts, from polling one mailbox at once. */
 #ifndef OFFLOAD_STORE_MAILBOX_H
 #define OFFLOAD_STORE_MAILBOX_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct db;
@@ -26,15 +27,21 @@ int store_mailbox_state_save(struct db *db, const char *mailbox,
 			     const struct store_mailbox_state *state, int64_t now_ms,
 			     const char **error_r);
 
-/*
- * Takes the session-level named lock lock_name (GET_LOCK, at most 64 characters; not a row
- * lock: it lasts until store_mailbox_unlock or the end of the connection) without waiting.
- * Returns 1 taken, 0 held by another session, -1 on a database error with *error_r.
- */
-int store_mailbox_lock(struct db *db, const char *lock_name, const char **error_r);
+/* Room for an owner name of the lease below, and a fresh one for this process's poll. */
+#define STORE_MAILBOX_OWNER_SIZE 129
+void store_mailbox_owner(char out[STORE_MAILBOX_OWNER_SIZE]);
 
-/* Releases lock_name. A failure leaves the lock to the end of the session, which is
+/*
+ * Takes or renews the lease lock_name (a named lease, src/store/lease.h: a row of
+ * named_leases, so it holds across a Galera cluster; at most 64 characters) for owner until
+ * until_ms, without waiting. Returns 1 taken, 0 held by another worker, -1 on a database
+ * error with *error_r. A worker that dies keeps it until until_ms.
+ */
+int store_mailbox_lock(struct db *db, const char *lock_name, const char *owner, int64_t now_ms,
+		       int64_t until_ms, const char **error_r);
+
+/* Gives lock_name up if owner holds it. A failure leaves it to its expiry, which is
  * harmless, so there is nothing to report. */
-void store_mailbox_unlock(struct db *db, const char *lock_name);
+void store_mailbox_unlock(struct db *db, const char *lock_name, const char *owner);
 
 #endif

@@ -6,12 +6,32 @@
 #include <json-c/json.h>
 
 #include "common/xalloc.h"
+#include "store/attachments.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/messages.h"
 #include "store/tx.h"
 
 #define N_ARGS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Runs sql with the one argument arg and copies the first column of its first row into out
+ * (size bytes). 1 when that cell exists and is not NULL, 0 when not, -1 with *error_r. */
+static int first_text(struct db *db, const char *sql, const char *arg, char *out, size_t size,
+		      const char **error_r)
+{
+	struct db_arg args[] = { DB_STR(arg) };
+	struct db_res *res;
+	const char *v;
+	int found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
+
+	if (found <= 0)
+		return found;
+	v = db_res_get(res, 0, 0);
+	if (v)
+		snprintf(out, size, "%s", v);
+	db_res_free(&res);
+	return v != NULL;
+}
 
 int store_message_find(struct db *db, const char *message_id, char case_id_r[37],
 		       int *outbound_r, const char **error_r)
@@ -20,21 +40,16 @@ int store_message_find(struct db *db, const char *message_id, char case_id_r[37]
 		"SELECT case_id, direction FROM messages WHERE message_id = ?"
 		" ORDER BY direction = 'inbound' DESC LIMIT 1";
 	struct db_arg args[] = { DB_STR(message_id) };
-	struct db_res *res = NULL;
-	int found;
+	struct db_res *res;
+	int found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found) {
+	if (found > 0) {
 		const char *c = db_res_get(res, 0, 0), *d = db_res_get(res, 0, 1);
 
 		snprintf(case_id_r, 37, "%s", c ? c : "");
 		*outbound_r = d && strcmp(d, "outbound") == 0;
+		db_res_free(&res);
 	}
-	db_res_free(&res);
 	return found;
 }
 
@@ -44,59 +59,24 @@ int store_message_outbound_case(struct db *db, const char *message_id, char case
 	static const char sql[] =
 		"SELECT case_id FROM messages WHERE message_id = ? AND direction = 'outbound'"
 		" AND case_id IS NOT NULL LIMIT 1";
-	struct db_arg args[] = { DB_STR(message_id) };
-	struct db_res *res = NULL;
-	int found;
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0 && db_res_get(res, 0, 0);
-	if (found)
-		snprintf(case_id_r, 37, "%s", db_res_get(res, 0, 0));
-	db_res_free(&res);
-	return found;
+	return first_text(db, sql, message_id, case_id_r, 37, error_r);
 }
 
 int store_message_case_exists(struct db *db, const char *case_id, char case_id_r[37],
 			      const char **error_r)
 {
 	static const char sql[] = "SELECT id FROM cases WHERE id = ?";
-	struct db_arg args[] = { DB_STR(case_id) };
-	struct db_res *res = NULL;
-	int found;
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found)
-		snprintf(case_id_r, 37, "%s", db_res_get(res, 0, 0));
-	db_res_free(&res);
-	return found;
+	return first_text(db, sql, case_id, case_id_r, 37, error_r);
 }
 
 int store_message_case_counterparty(struct db *db, const char *case_id,
 				    char addr_r[STORE_ADDRESS_SIZE], const char **error_r)
 {
 	static const char sql[] = "SELECT counterparty_address FROM cases WHERE id = ?";
-	struct db_arg args[] = { DB_STR(case_id) };
-	struct db_res *res = NULL;
-	const char *addr;
-	int found;
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	addr = db_res_rows(res) > 0 ? db_res_get(res, 0, 0) : NULL;
-	found = addr != NULL;
-	if (found)
-		snprintf(addr_r, STORE_ADDRESS_SIZE, "%s", addr);
-	db_res_free(&res);
-	return found;
+	return first_text(db, sql, case_id, addr_r, STORE_ADDRESS_SIZE, error_r);
 }
 
 /* The event payload names the new messages row, so it is built inside the transaction. */
@@ -185,6 +165,8 @@ static int inbound_tx_run(struct db *db, void *arg)
 		};
 
 		if (db_query(db, ins_attachment, args, N_ARGS(args), NULL) < 0)
+			return -1;
+		if (a->data && store_attachment_bytes_insert(db, a->id, a->data, (size_t)a->size) < 0)
 			return -1;
 	}
 	if (t->n_atts && m->case_id) {

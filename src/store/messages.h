@@ -62,14 +62,16 @@ struct store_inbound_message {
 	int64_t received_at_ms;     /* created_at of the row, received_at of its attachments */
 };
 
-/* One attachment row of a matched message (the bytes are on disk already). */
+/* One attachment of a matched message: its row, and its bytes (attachment_chunks) written in
+ * the same transaction. */
 struct store_inbound_attachment {
 	const char *id;           /* attachments.id, a UUID */
 	const char *name;         /* the safe file name */
 	int64_t size;             /* bytes */
 	const char *content_type; /* "type/subtype" */
 	const char *sha256;       /* lowercase hex */
-	const char *storage_path; /* "<caseId>/<id>", relative to the files directory */
+	const char *storage_path; /* "" (the bytes are data); a file of [files] dir before sql/009 */
+	const void *data;         /* the size bytes */
 };
 
 /* The event a matched message causes. Its payload is {"messageRowId": N} plus, for a

@@ -5,13 +5,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "store/db.h"
+#include "store/lease.h"
 #include "store/migrate.h"
 
 #define MIGRATE_MAX_FILE (4 * 1024 * 1024)
+
+/* The migration lock: a named lease (src/store/lease.c), renewed before each file. A run
+ * that dies leaves it until it expires; the next run waits for it at most LOCK_WAIT_MS. */
+#define LOCK_NAME "offload_migrate"
+#define LOCK_LEASE_MS (10 * 60 * 1000)
+#define LOCK_WAIT_MS (60 * 1000)
 
 static char migrate_error[1024];
 
@@ -106,6 +114,51 @@ out:
 	return rc;
 }
 
+/* Takes the migration lock, waiting up to LOCK_WAIT_MS for another run. 0, or -1 with
+ * migrate_error naming the holder. */
+static int take_lock(struct db *db, const char *owner)
+{
+	char holder[STORE_NAMED_LEASE_OWNER_MAX + 1] = "";
+	int64_t expires = 0, deadline = util_now_ms() + LOCK_WAIT_MS;
+
+	for (;;) {
+		int64_t now = util_now_ms();
+		int got = store_named_lease_take(db, LOCK_NAME, owner, now, now + LOCK_LEASE_MS,
+						 holder, &expires);
+		struct timespec pause = { 0, 250 * 1000 * 1000 };
+
+		if (got < 0) {
+			snprintf(migrate_error, sizeof migrate_error,
+				 "could not take the migration lock: %s", db_error(db));
+			return -1;
+		}
+		if (got == 1)
+			return 0;
+		if (now >= deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	snprintf(migrate_error, sizeof migrate_error,
+		 "another offloadctl migrate holds the migration lock (owner %s, for %lld s more);"
+		 " try again later, or once you know that run is gone: DELETE FROM named_leases"
+		 " WHERE name = '" LOCK_NAME "'",
+		 holder, (long long)((expires - util_now_ms()) / 1000));
+	return -1;
+}
+
+/* Renews the lock before a file; -1 when it was lost (a run took longer than the lease). */
+static int renew_lock(struct db *db, const char *owner)
+{
+	int64_t now = util_now_ms();
+	int got = store_named_lease_take(db, LOCK_NAME, owner, now, now + LOCK_LEASE_MS, NULL, NULL);
+
+	if (got == 1)
+		return 0;
+	snprintf(migrate_error, sizeof migrate_error, "%s the migration lock: %s",
+		 got < 0 ? "could not renew" : "lost", got < 0 ? db_error(db) : "another run took it");
+	return -1;
+}
+
 int migrate_run(struct db *db, const char *dir, int quiet, int *applied_r, const char **error_r)
 {
 	static const char create[] =
@@ -113,8 +166,6 @@ int migrate_run(struct db *db, const char *dir, int quiet, int *applied_r, const
 		" version VARCHAR(255) NOT NULL PRIMARY KEY,"
 		" applied_at BIGINT NOT NULL"
 		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
-	static const char get_lock[] = "SELECT GET_LOCK('offload_migrate', 60)";
-	static const char release_lock[] = "SELECT RELEASE_LOCK('offload_migrate')";
 	static const char is_applied[] = "SELECT 1 FROM schema_migrations WHERE version = ?";
 	static const char record[] =
 		"INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)";
@@ -123,6 +174,7 @@ int migrate_run(struct db *db, const char *dir, int quiet, int *applied_r, const
 	size_t n = 0, cap = 0;
 	DIR *d = NULL;
 	struct dirent *de;
+	char owner[STORE_NAMED_LEASE_OWNER_MAX + 1];
 	int locked = 0, rc = -1;
 
 	*applied_r = 0;
@@ -148,13 +200,14 @@ int migrate_run(struct db *db, const char *dir, int quiet, int *applied_r, const
 	}
 	qsort(names, n, sizeof *names, name_cmp);
 
-	if (db_query(db, get_lock, NULL, 0, &res) < 0 || db_res_int(res, 0, 0) != 1) {
-		snprintf(migrate_error, sizeof migrate_error,
-			 "could not take the migration lock: %s", db_error(db));
+	if (db_exec_text(db, store_named_lease_table_sql, strlen(store_named_lease_table_sql)) < 0) {
+		snprintf(migrate_error, sizeof migrate_error, "named_leases: %s", db_error(db));
 		goto out;
 	}
+	store_named_lease_owner(owner, sizeof owner);
+	if (take_lock(db, owner) < 0)
+		goto out;
 	locked = 1;
-	db_res_free(&res);
 	if (db_exec_text(db, create, sizeof create - 1) < 0) {
 		snprintf(migrate_error, sizeof migrate_error, "schema_migrations: %s", db_error(db));
 		goto out;
@@ -181,6 +234,10 @@ int migrate_run(struct db *db, const char *dir, int quiet, int *applied_r, const
 			goto out;
 		}
 		free(path);
+		if (renew_lock(db, owner) < 0) {
+			free(sql);
+			goto out;
+		}
 		/* DDL commits implicitly in MariaDB, so a file is atomic only when it holds no
 		 * DDL; the record is written last, so a failed file is retried whole. */
 		if (db_begin(db) < 0 || apply_file(db, names[i], sql, len) < 0 ||
@@ -199,8 +256,8 @@ int migrate_run(struct db *db, const char *dir, int quiet, int *applied_r, const
 	}
 	rc = 0;
 out:
-	if (locked && db_query(db, release_lock, NULL, 0, &res) == 0)
-		db_res_free(&res);
+	if (locked)
+		store_named_lease_release(db, LOCK_NAME, owner);
 	db_res_free(&res);
 	if (d)
 		closedir(d);

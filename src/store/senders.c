@@ -242,3 +242,25 @@ int store_sender_domain_client(struct db *db, const char *domain, char client_id
 	db_res_free(&res);
 	return found;
 }
+
+int store_sender_case_mailed_elsewhere(struct db *db, const char *case_id, const char *domain,
+				       const char **error_r)
+{
+	/* Our Message-IDs end in the reply domain the message was sent with (the server's
+	 * [mail] domain for a client without one). */
+	static const char sql[] =
+		"SELECT 1 FROM messages WHERE case_id = ? AND direction = 'outbound'"
+		" AND channel = 'EMAIL' AND LOWER(SUBSTRING_INDEX(message_id, '@', -1)) <> LOWER(?)"
+		" LIMIT 1";
+	struct db_arg args[] = { DB_STR(case_id), DB_STR(domain) };
+	struct db_res *res = NULL;
+	int found;
+
+	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
+		*error_r = db_error(db);
+		return -1;
+	}
+	found = db_res_rows(res) > 0;
+	db_res_free(&res);
+	return found;
+}

@@ -73,6 +73,14 @@ int store_sender_client_exists(struct db *db, const char *client_id, const char 
 int store_sender_case_domain(struct db *db, const char *case_id, char case_id_r[37],
 			     char domain_r[STORE_SENDER_DOMAIN_SIZE], const char **error_r);
 
+/*
+ * 1 when the case case_id has outbound mail sent with a Message-ID at a domain other than
+ * domain (its client's reply domain now): mail that went out before the client had this
+ * identity, so the server's addresses were given out for the case. 0 not, -1 with *error_r.
+ */
+int store_sender_case_mailed_elsewhere(struct db *db, const char *case_id, const char *domain,
+				       const char **error_r);
+
 /* 1 when domain (lower case) is some client's reply domain (its id into client_id_r), 0
  * not, -1 with *error_r. */
 int store_sender_domain_client(struct db *db, const char *domain, char client_id_r[37],

@@ -37,17 +37,22 @@ int store_sms_opted_out(struct db *db, const char *number)
 	return found;
 }
 
-int store_sms_open_case(struct db *db, const char *number, char case_id_r[37],
-			int64_t *created_at_r)
+/* store_sms_open_case; with lock, the case row is locked (FOR UPDATE) until the transaction
+ * ends, so an erasure of the case (which locks the row first) waits for what is stored for
+ * it, and then removes it too, or runs first and leaves no case to store for. */
+static int open_case(struct db *db, const char *number, char case_id_r[37],
+		     int64_t *created_at_r, int lock)
 {
 	/* The unique key cases_sms_open_number. */
 	static const char sql[] = "SELECT id, created_at FROM cases WHERE sms_open_number = ?";
+	static const char lock_sql[] =
+		"SELECT id, created_at FROM cases WHERE sms_open_number = ? FOR UPDATE";
 	struct db_arg a[] = { DB_STR(number) };
 	struct db_res *res = NULL;
 
 	if (case_id_r)
 		case_id_r[0] = '\0';
-	if (db_query(db, sql, a, 1, &res) < 0)
+	if (db_query(db, lock ? lock_sql : sql, a, 1, &res) < 0)
 		return -1;
 	if (db_res_rows(res) == 0) {
 		db_res_free(&res);
@@ -59,6 +64,12 @@ int store_sms_open_case(struct db *db, const char *number, char case_id_r[37],
 		*created_at_r = db_res_int(res, 0, 1);
 	db_res_free(&res);
 	return 1;
+}
+
+int store_sms_open_case(struct db *db, const char *number, char case_id_r[37],
+			int64_t *created_at_r)
+{
+	return open_case(db, number, case_id_r, created_at_r, 0);
 }
 
 /* {"messageRowId": row} plus "diagnostic" when given, malloc'd. */
@@ -116,7 +127,7 @@ static int incoming_run(struct db *db, void *arg)
 	if (!in->unmatchable) {
 		if (store_sms_lock_number(db, in->from, in->now_ms) < 0)
 			return -1;
-		matched = store_sms_open_case(db, in->from, t->case_id, NULL);
+		matched = open_case(db, in->from, t->case_id, NULL, 1);
 		if (matched < 0)
 			return -1;
 	}
@@ -321,6 +332,17 @@ int store_sms_outbound_reported(struct db *db, int64_t row)
 	return r;
 }
 
+static void optout_read(const struct db_res *res, size_t i, void *row)
+{
+	struct store_sms_optout *o = row;
+	const char *c = db_res_get(res, i, 2), *k = db_res_get(res, i, 3);
+
+	o->number = xstrdup(db_res_get(res, i, 0));
+	o->since = db_res_int(res, i, 1);
+	o->case_id = c ? xstrdup(c) : NULL;
+	o->keyword = k ? xstrdup(k) : NULL;
+}
+
 int store_sms_optouts_list(struct db *db, size_t max, struct store_sms_optout **list_r,
 			   size_t *n_r)
 {
@@ -328,28 +350,9 @@ int store_sms_optouts_list(struct db *db, size_t max, struct store_sms_optout **
 		"SELECT number, since, case_id, keyword FROM sms_optouts ORDER BY since, number"
 		" LIMIT ?";
 	struct db_arg a[] = { DB_INT((int64_t)max) };
-	struct db_res *res = NULL;
-	struct store_sms_optout *list;
-	size_t n;
 
-	*list_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, a, 1, &res) < 0)
-		return -1;
-	n = db_res_rows(res);
-	list = n ? xcalloc(n, sizeof *list) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		const char *c = db_res_get(res, i, 2), *k = db_res_get(res, i, 3);
-
-		list[i].number = xstrdup(db_res_get(res, i, 0));
-		list[i].since = db_res_int(res, i, 1);
-		list[i].case_id = c ? xstrdup(c) : NULL;
-		list[i].keyword = k ? xstrdup(k) : NULL;
-	}
-	db_res_free(&res);
-	*list_r = list;
-	*n_r = n;
-	return 0;
+	*list_r = db_query_rows(db, sql, a, 1, sizeof **list_r, optout_read, n_r, NULL);
+	return *list_r ? 0 : -1;
 }
 
 void store_sms_optouts_free(struct store_sms_optout **list, size_t n)
@@ -365,6 +368,18 @@ void store_sms_optouts_free(struct store_sms_optout **list, size_t n)
 	*list = NULL;
 }
 
+static void unmatched_read(const struct db_res *res, size_t i, void *row)
+{
+	struct store_sms_unmatched *u = row;
+	const char *k = db_res_get(res, i, 3);
+
+	u->received_at = db_res_int(res, i, 0);
+	u->from = xstrdup(db_res_get(res, i, 1));
+	u->to = xstrdup(db_res_get(res, i, 2));
+	u->kannel_id = k ? xstrdup(k) : NULL;
+	u->text = xstrdup(db_res_get(res, i, 4));
+}
+
 int store_sms_unmatched_list(struct db *db, size_t max, struct store_sms_unmatched **list_r,
 			     size_t *n_r)
 {
@@ -374,29 +389,9 @@ int store_sms_unmatched_list(struct db *db, size_t max, struct store_sms_unmatch
 		" WHERE channel = 'SMS' AND case_id IS NULL AND direction = 'inbound'"
 		" ORDER BY created_at DESC, id DESC LIMIT ?";
 	struct db_arg a[] = { DB_INT((int64_t)max) };
-	struct db_res *res = NULL;
-	struct store_sms_unmatched *list;
-	size_t n;
 
-	*list_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, a, 1, &res) < 0)
-		return -1;
-	n = db_res_rows(res);
-	list = n ? xcalloc(n, sizeof *list) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = db_res_get(res, i, 3);
-
-		list[i].received_at = db_res_int(res, i, 0);
-		list[i].from = xstrdup(db_res_get(res, i, 1));
-		list[i].to = xstrdup(db_res_get(res, i, 2));
-		list[i].kannel_id = k ? xstrdup(k) : NULL;
-		list[i].text = xstrdup(db_res_get(res, i, 4));
-	}
-	db_res_free(&res);
-	*list_r = list;
-	*n_r = n;
-	return 0;
+	*list_r = db_query_rows(db, sql, a, 1, sizeof **list_r, unmatched_read, n_r, NULL);
+	return *list_r ? 0 : -1;
 }
 
 void store_sms_unmatched_free(struct store_sms_unmatched **list, size_t n)

@@ -16,8 +16,7 @@ static void read_counts(const struct db_res *res, struct store_count **out, size
 
 	*out = xcalloc(rows ? rows : 1, sizeof **out);
 	for (size_t i = 0; i < rows; i++) {
-		snprintf((*out)[i].name, sizeof (*out)[i].name, "%s",
-			 db_res_get(res, i, 0) ? db_res_get(res, i, 0) : "");
+		snprintf((*out)[i].name, sizeof (*out)[i].name, "%s", db_res_text(res, i, 0));
 		(*out)[i].count = db_res_int(res, i, 1);
 	}
 	*n = rows;
@@ -66,6 +65,17 @@ void store_stats_free(struct store_stats *s)
 	memset(s, 0, sizeof *s);
 }
 
+static void agent_usage_read(const struct db_res *res, size_t i, void *row)
+{
+	struct store_agent_usage *u = row;
+
+	snprintf(u->call, sizeof u->call, "%s", db_res_text(res, i, 0));
+	snprintf(u->outcome, sizeof u->outcome, "%s", db_res_text(res, i, 1));
+	u->calls = db_res_int(res, i, 2);
+	u->prompt_tokens = db_res_int(res, i, 3);
+	u->completion_tokens = db_res_int(res, i, 4);
+}
+
 int store_stats_agent(struct db *db, struct store_agent_usage **rows_r, size_t *n_r,
 		      const char **error_r)
 {
@@ -73,31 +83,9 @@ int store_stats_agent(struct db *db, struct store_agent_usage **rows_r, size_t *
 	static const char sql[] =
 		"SELECT call_name, outcome, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)"
 		" FROM agent_calls GROUP BY call_name, outcome ORDER BY call_name, outcome";
-	struct db_res *res = NULL;
-	struct store_agent_usage *rows;
-	size_t n;
 
-	*rows_r = NULL;
-	*n_r = 0;
-	if (db_query(db, sql, NULL, 0, &res) < 0) {
-		if (db_errno(db) == STATS_ER_NO_SUCH_TABLE)
-			return 0;
-		*error_r = db_error(db);
-		return -1;
-	}
-	n = db_res_rows(res);
-	rows = n ? xcalloc(n, sizeof *rows) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		snprintf(rows[i].call, sizeof rows[i].call, "%s",
-			 db_res_get(res, i, 0) ? db_res_get(res, i, 0) : "");
-		snprintf(rows[i].outcome, sizeof rows[i].outcome, "%s",
-			 db_res_get(res, i, 1) ? db_res_get(res, i, 1) : "");
-		rows[i].calls = db_res_int(res, i, 2);
-		rows[i].prompt_tokens = db_res_int(res, i, 3);
-		rows[i].completion_tokens = db_res_int(res, i, 4);
-	}
-	db_res_free(&res);
-	*rows_r = rows;
-	*n_r = n;
-	return 0;
+	*rows_r = db_query_rows(db, sql, NULL, 0, sizeof **rows_r, agent_usage_read, n_r, error_r);
+	if (*rows_r || db_errno(db) == STATS_ER_NO_SUCH_TABLE)
+		return 0;
+	return -1;
 }

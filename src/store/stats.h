@@ -43,8 +43,8 @@ void store_stats_free(struct store_stats *s);
 
 /*
  * The agent accounting rows, sorted by call then outcome. 0 with *rows_r (caller frees;
- * NULL with *n_r 0 when there are none or the table does not exist yet, on a schema older
- * than the agent's), or -1 on a database error (*error_r).
+ * *n_r 0 when there are none or the table does not exist yet, on a schema older than the
+ * agent's), or -1 on a database error (*error_r).
  */
 int store_stats_agent(struct db *db, struct store_agent_usage **rows_r, size_t *n_r,
 		      const char **error_r);

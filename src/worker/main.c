@@ -406,14 +406,10 @@ static int load_settings(struct cfg *cfg, struct worker_settings *s, const char 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "loop", required_argument, NULL, 'l' },
 		{ "budget", required_argument, NULL, 'b' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		CLI_OPTIONS,
 	};
 	struct worker_settings s;
 	struct cfg *cfg = NULL;
@@ -444,13 +440,8 @@ int main(int argc, char **argv)
 				return r;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	cfg = cli_config(&cli);
-	if (!cfg)
-		return 1;
+	if ((r = cli_config_no_operands(&cli, argc, &cfg)) != CLI_NEXT)
+		return r;
 	if (load_settings(cfg, &s, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "concurrency", 4, 1, MAX_CONCURRENCY, &concurrency, &err) < 0 ||
 	    cfg_get_int(cfg, "worker", "budget_s", 25, 1, 86400, &budget_s, &err) < 0 ||

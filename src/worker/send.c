@@ -16,27 +16,8 @@
 int worker_sms_text_fits(const struct worker_ctx *w, const char *text, enum sms_coding *coding_r,
 			 char *why, size_t cap)
 {
-	struct sms_count n;
-	const char *err;
-
-	if (!text || !*text) {
-		snprintf(why, cap, "the text is empty");
-		return 0;
-	}
-	if (sms_segments_count(text, strlen(text), &n, &err) < 0) {
-		snprintf(why, cap, "the text is %s", err);
-		return 0;
-	}
-	*coding_r = n.coding;
-	if (n.segments > (size_t)w->s->sms.max_segments) {
-		snprintf(why, cap, "the text takes %zu SMS segments (%s, %zu %s); at most %lld are "
-			 "allowed ([sms] max_segments)", n.segments,
-			 n.coding == SMS_CODING_GSM7 ? "GSM-7" : "UCS-2", n.units,
-			 n.coding == SMS_CODING_GSM7 ? "septets" : "UTF-16 units",
-			 (long long)w->s->sms.max_segments);
-		return 0;
-	}
-	return 1;
+	return sms_text_fits(text, w->s->sms.max_segments, "[sms] max_segments", coding_r, why,
+			     cap);
 }
 
 enum smtp_result worker_send_mail(struct worker_ctx *w, const struct worker_sender *snd,
@@ -57,19 +38,20 @@ enum smtp_result worker_send_mail(struct worker_ctx *w, const struct worker_send
 	 * has one (doc/operator-guide.md, "Sender identities"). */
 	reply_to = at ? xasprintf("%.*s+%s%s", (int)(at - inbox), inbox, case_id, at)
 		      : xstrdup(inbox);
-	memset(&m, 0, sizeof m);
-	m.from_name = from_name;
-	m.from_addr = snd->from_address;
-	m.reply_to = reply_to;
-	m.to_name = to_name;
-	m.to_addr = to_addr;
-	m.subject = o->subject;
-	m.body = o->body;
-	m.message_id = o->message_id;
-	m.in_reply_to = o->in_reply_to;
-	m.references = o->references;
-	m.case_id = case_id;
-	m.date_ms = now;
+	m = (struct compose_msg){
+		.from_name = from_name,
+		.from_addr = snd->from_address,
+		.reply_to = reply_to,
+		.to_name = to_name,
+		.to_addr = to_addr,
+		.subject = o->subject,
+		.body = o->body,
+		.message_id = o->message_id,
+		.in_reply_to = o->in_reply_to,
+		.references = o->references,
+		.case_id = case_id,
+		.date_ms = now,
+	};
 	if (compose_message(&m, &raw, &raw_len, &err) < 0) {
 		snprintf(reason, reason_cap, "the message could not be written: %s", err);
 		free(reply_to);

@@ -630,12 +630,36 @@ static int send_and_apply(struct worker_ctx *w, const struct store_event *ev,
 	return r < 0 ? -1 : 0;
 }
 
+/* When the next follow-up is due after from: followUpDelayHours later, in a send window. */
+static int64_t follow_up_after(struct worker_ctx *w, const struct case_row *c, int64_t from)
+{
+	return sendable_at(w, c, from + c->row->follow_up_delay_hours * 3600000);
+}
+
+/* The case fails: FAILED, finished, the case.failed webhook. */
+static void case_fails(struct store_transition *t, const char *result_status, const char *reason)
+{
+	t->status = CASE_FAILED;
+	t->result_status = result_status;
+	t->failure_reason = reason;
+	t->finished = 1;
+	t->webhook = "case.failed";
+}
+
+/* The case waits for the operator's answer to question. */
+static void case_asks(struct store_transition *t, const char *question)
+{
+	t->status = CASE_INPUT_NEEDED;
+	t->question = question;
+	t->webhook = "case.input_needed";
+}
+
 static int on_case_created(struct worker_ctx *w, const struct store_event *ev,
 			   const struct case_row *c, int64_t now)
 {
 	struct store_transition t = {
 		.status = CASE_RUNNING, .attempt_inc = 1,
-		.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000),
+		.next_action_at = follow_up_after(w, c, now),
 	};
 
 	if (c->status != CASE_CREATED)
@@ -657,17 +681,13 @@ static int on_follow_up_due(struct worker_ctx *w, const struct store_event *ev,
 		t.status = CASE_RUNNING;
 		t.next_action_at = OFFLOAD_NEVER_MS;
 	} else if (c->row->follow_ups_sent >= c->row->max_attempts) {
-		t.status = CASE_FAILED;
 		t.next_action_at = OFFLOAD_NEVER_MS;
-		t.result_status = "max_retries";
-		t.failure_reason = "no reply after the last follow-up";
-		t.finished = 1;
-		t.webhook = "case.failed";
+		case_fails(&t, "max_retries", "no reply after the last follow-up");
 	} else {
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
 		t.follow_up_inc = 1;
-		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
+		t.next_action_at = follow_up_after(w, c, now);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_FOLLOW_UP, NULL, &t, now);
 	}
 	return commit_step(w, ev, c, &t, now, "the case changed");
@@ -687,9 +707,7 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 		 * completes nothing; the operator is asked for what is missing instead. */
 		problem = agent_result_problem(c->result_schema, d->result_json ? d->result_json : "{}");
 		if (problem) {
-			t.status = CASE_INPUT_NEEDED;
-			t.question = problem;
-			t.webhook = "case.input_needed";
+			case_asks(&t, problem);
 			break;
 		}
 		t.status = CASE_COMPLETED;
@@ -699,27 +717,20 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 		t.webhook = "case.completed";
 		break;
 	case AGENT_REJECTED:
-		t.status = CASE_FAILED;
-		t.result_status = "failed_rejected";
-		t.failure_reason = d->reason ? d->reason : "the counterparty declined";
-		t.finished = 1;
-		t.webhook = "case.failed";
+		case_fails(&t, "failed_rejected", d->reason ? d->reason : "the counterparty declined");
 		break;
 	case AGENT_NEEDS_INPUT:
-		t.status = CASE_INPUT_NEEDED;
-		t.question = d->question ? d->question : "The agent could not decide; please advise.";
-		t.webhook = "case.input_needed";
+		case_asks(&t, d->question ? d->question : "The agent could not decide; please advise.");
 		break;
 	case AGENT_WAIT:
 		/* The follow-up schedule as it was before the pause (due now if that passed). */
 		t.status = CASE_RUNNING;
-		t.next_action_at = sendable_at(w, c, (c->last_outbound_at ? c->last_outbound_at : now) +
-						     c->row->follow_up_delay_hours * 3600000);
+		t.next_action_at = follow_up_after(w, c, c->last_outbound_at ? c->last_outbound_at : now);
 		break;
 	case AGENT_REPLY:
 		t.status = CASE_RUNNING;
 		t.attempt_inc = 1;
-		t.next_action_at = sendable_at(w, c, now + c->row->follow_up_delay_hours * 3600000);
+		t.next_action_at = follow_up_after(w, c, now);
 		return send_and_apply(w, ev, c, AGENT_DRAFT_REPLY, d->reply, &t, now);
 	}
 	r = commit_step(w, ev, c, &t, now, "the case changed");
@@ -727,27 +738,41 @@ static int decide(struct worker_ctx *w, const struct store_event *ev, const stru
 	return r;
 }
 
+/* The agent judges the thread into *d: 0, or -1 with *err_r (the step is retried later).
+ * WAIT is the operator's word only: the agent's becomes NEEDS_INPUT. */
+static int evaluate(struct worker_ctx *w, const struct case_row *c, struct agent_decision *d,
+		    const char **err_r)
+{
+	struct agent_case ac;
+	int64_t t0;
+	int r;
+
+	*err_r = NULL;
+	agent_view(c, w->db, &ac);
+	t0 = util_now_us();
+	r = agent_evaluate(w->agent, &ac, d, err_r);
+	w->stats.agent_us += util_now_us() - t0;
+	if (r < 0) {
+		if (!*err_r)
+			*err_r = "evaluation failed";
+		return -1;
+	}
+	if (d->kind == AGENT_WAIT)
+		d->kind = AGENT_NEEDS_INPUT;
+	return 0;
+}
+
 static int on_reply(struct worker_ctx *w, const struct store_event *ev, const struct case_row *c,
 		    int64_t now)
 {
 	struct agent_decision d;
-	struct agent_case ac;
-	const char *err = NULL;
-	int64_t t0;
+	const char *err;
 	int r;
 
 	if (c->status != CASE_RUNNING)
 		return finish_noop(w, ev, now, "the case is not RUNNING; the reply stays in the thread");
-	agent_view(c, w->db, &ac);
-	t0 = util_now_us();
-	r = agent_evaluate(w->agent, &ac, &d, &err);
-	w->stats.agent_us += util_now_us() - t0;
-	if (r < 0)
-		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-				   err ? err : "evaluation failed");
-	/* WAIT is the operator's word only. */
-	if (d.kind == AGENT_WAIT)
-		d.kind = AGENT_NEEDS_INPUT;
+	if (evaluate(w, c, &d, &err) < 0)
+		return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts), err);
 	r = decide(w, ev, c, &d, now);
 	agent_decision_free(&d);
 	return r;
@@ -804,18 +829,11 @@ static int on_input(struct worker_ctx *w, const struct store_event *ev, const st
 	} else if (!decided) {
 		/* doc/api.md, "Lifecycle": the answer is context for the agent, which judges
 		 * the thread again. */
-		struct agent_case ac;
-		const char *err = NULL;
-		int64_t t0 = util_now_us();
+		const char *err;
 
-		agent_view(c, w->db, &ac);
-		r = agent_evaluate(w->agent, &ac, &d, &err);
-		w->stats.agent_us += util_now_us() - t0;
-		if (r < 0)
+		if (evaluate(w, c, &d, &err) < 0)
 			return retry_later(w, ev, now, store_lease_backoff_ms(ev->lease.attempts),
-					   err ? err : "evaluation failed");
-		if (d.kind == AGENT_WAIT)
-			d.kind = AGENT_NEEDS_INPUT;
+					   err);
 	}
 	if (d.kind == AGENT_REPLY && (!d.reply || !*d.reply)) {
 		agent_decision_free(&d);

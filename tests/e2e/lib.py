@@ -248,10 +248,28 @@ def sql(query):
     return rows
 
 
+def park_other_cases(keep_id, days=30):
+    """Moves the due time of every other open case days later, so that a worker pass run with
+    a clock far ahead (faketime) works only keep_id's case and not the cases other test files
+    left behind (their follow-ups would come due too, and be drafted first)."""
+    sql("UPDATE cases SET next_action_at = next_action_at + %d WHERE id <> %s"
+        " AND next_action_at IS NOT NULL AND status NOT IN ('COMPLETED', 'FAILED')"
+        % (days * 86400000, sql_str(keep_id)))
+
+
 def sql_one(query):
     rows = sql(query)
     assert len(rows) == 1, "want one row from %s, got %r" % (query, rows)
     return rows[0][0] if len(rows[0]) == 1 else rows[0]
+
+
+def attachment_bytes(attachment_id):
+    """The bytes of an attachment as the database holds them (attachment_chunks, in order)."""
+    rows = sql("SELECT seq, HEX(data) FROM attachment_chunks WHERE attachment_id = %s ORDER BY seq"
+               % sql_str(attachment_id))
+    assert [int(r[0]) for r in rows] == list(range(len(rows))), "chunks of %s not numbered 0..n-1: %r" % (
+        attachment_id, [r[0] for r in rows])
+    return b"".join(bytes.fromhex(r[1]) for r in rows)
 
 
 def files_signing_key():

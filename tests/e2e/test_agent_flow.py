@@ -11,6 +11,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "agent-server"))
 
 import agentlib as al  # noqa: E402
+import lib  # noqa: E402
 from lib import SENTINEL, ctl_json, get_case, now_ms, outbox_to  # noqa: E402
 from server import AgentServer, fenced  # noqa: E402
 
@@ -149,6 +150,7 @@ def test_agent_follow_up_is_drafted_n_of_max(ctx):
                                                                     "Subject: " + al.OUTREACH["subject"]]}])
     with AgentServer(s) as srv:
         cid, addr, first = al.started_case(ctx, srv, m, "ag-follow")
+        lib.park_other_cases(cid)
         runs = al.llm_drain(srv, fake="+73h")
         c = get_case(cid)
         al.no_violations(srv)

@@ -11,17 +11,37 @@ from lib import (ISO_MS_RE, create_case, env, expect_err, expect_ok, find_config
                  minimal_case_body, new_client_full, now_ms, sign_link, sql, sql_str)
 
 
-def _add_attachment(case_id, data, name="W-9 signed.pdf", ctype="application/pdf", received_at=None):
+def store_bytes(aid, data):
+    """The bytes of attachment aid as ingest stores them: rows of attachment_chunks of 256 KiB
+    (src/store/attachments.h), written in pieces small enough for one mariadb argument."""
+    chunk, piece = 256 * 1024, 32 * 1024
+    for seq, off in enumerate(range(0, len(data), chunk)):
+        part = data[off:off + chunk]
+        sql("INSERT INTO attachment_chunks (attachment_id, seq, data) VALUES (%s, %d, X'%s')"
+            % (sql_str(aid), seq, part[:piece].hex()))
+        for p in range(piece, len(part), piece):
+            sql("UPDATE attachment_chunks SET data = CONCAT(data, X'%s') WHERE attachment_id = %s AND seq = %d"
+                % (part[p:p + piece].hex(), sql_str(aid), seq))
+
+
+def _add_attachment(case_id, data, name="W-9 signed.pdf", ctype="application/pdf", received_at=None,
+                    legacy_file=False):
+    """An attachment row of case_id with its bytes in the database, as ingest stores them;
+    legacy_file: a file of [files] dir instead, as stored before sql/009."""
     aid = str(uuid.uuid4())
-    rel = "%s/%s" % (case_id, aid)
-    e = env()
-    d = os.path.join(e.files_dir, case_id)
-    os.makedirs(d, exist_ok=True)
-    os.chmod(d, 0o755)
-    path = os.path.join(e.files_dir, rel)
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, 0o644)
+    rel = ""
+    if legacy_file:
+        rel = "%s/%s" % (case_id, aid)
+        e = env()
+        d = os.path.join(e.files_dir, case_id)
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        path = os.path.join(e.files_dir, rel)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+    else:
+        store_bytes(aid, data)
     received_at = received_at or now_ms()
     mid = "<%s@mail.northstar.example>" % uuid.uuid4()
     inbox = "offload+%s@mail.example" % case_id[:8]
@@ -210,3 +230,90 @@ def test_attachment_of_other_client_in_own_case_path(ctx):
     expect_err(_meta(f["caseId"], oa["attachmentId"]), 404, "ATTACHMENT_NOT_FOUND")
     d = expect_ok(_meta(ocid, oa["attachmentId"], key=other["key"]), 200)
     assert d["attachmentId"] == oa["attachmentId"]
+
+
+def _link(cid, aid):
+    return _local_path(expect_ok(_meta(cid, aid), 200)["downloadUrl"])
+
+
+def test_download_from_database_headers_range_and_preconditions(ctx):
+    """Bytes in the database stream from offload-api (any API host serves them) with what
+    nginx gave a file: Content-Length, a strong ETag (the SHA-256), Last-Modified (received),
+    Content-Disposition, nosniff; Range is 206 (nginx, fastcgi_force_ranges), a Range past
+    the end 416; If-Match / If-Unmodified-Since that fail are 412 in the envelope; If-None-Match
+    (listed, weak or *) and If-Modified-Since not older than the file are 304 without a body."""
+    cid = create_case(minimal_case_body())
+    data = os.urandom(600 * 1024 + 17)  # three chunks, the last one short
+    a = _add_attachment(cid, data, name="scan 2.pdf", received_at=now_ms() - 5000)
+    path = _link(cid, a["attachmentId"])
+    etag = '"%s"' % hashlib.sha256(data).hexdigest()
+    r = http("GET", path, key=None)
+    assert r.status == 200 and r.raw == data, "HTTP %s, %d bytes (want %d)" % (r.status, len(r.raw), len(data))
+    assert r.header("content-length") == str(len(data)), r.headers
+    assert r.header("etag") == etag, "ETag %r, want %r" % (r.header("etag"), etag)
+    lm = r.header("last-modified")
+    assert lm and calendar.timegm(time.strptime(lm, "%a, %d %b %Y %H:%M:%S GMT")) == a["receivedAt"] // 1000, lm
+    assert r.header("x-content-type-options") == "nosniff"
+    assert r.header("content-disposition", "").startswith('attachment; filename="scan 2.pdf"'), r.headers
+    assert "x-accel-redirect" not in r.headers
+    # Ranges across chunk boundaries
+    for first, last in ((0, 7), (256 * 1024 - 3, 256 * 1024 + 5), (len(data) - 10, len(data) - 1)):
+        r = http("GET", path, key=None, headers={"Range": "bytes=%d-%d" % (first, last)})
+        assert r.status == 206 and r.raw == data[first:last + 1], "Range %d-%d: HTTP %s, %d bytes" % (
+            first, last, r.status, len(r.raw))
+        assert r.header("content-range") == "bytes %d-%d/%d" % (first, last, len(data)), r.headers
+    r = http("GET", path, key=None, headers={"Range": "bytes=%d-" % (len(data) + 10)})
+    expect_err(r, 416, "INVALID_REQUEST")
+    assert r.header("content-range") == "bytes */%d" % len(data), r.headers
+    # If-Range with another ETag: the whole file
+    r = http("GET", path, key=None, headers={"Range": "bytes=0-7", "If-Range": '"other"'})
+    assert r.status == 200 and r.raw == data, r.status
+    for h in ({"If-Match": '"not-this"'}, {"If-Match": "W/" + etag},
+              {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}):
+        expect_err(http("GET", path, key=None, headers=h), 412, "INVALID_REQUEST")
+    for h in ({"If-Match": etag}, {"If-Match": '"x", %s' % etag}, {"If-Match": "*"},
+              {"If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, {"If-None-Match": '"other"'},
+              {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}, {"If-Modified-Since": "not a date"}):
+        r = http("GET", path, key=None, headers=h)
+        assert r.status == 200 and r.raw == data, "%r: HTTP %s" % (h, r.status)
+    for h in ({"If-None-Match": "*"}, {"If-None-Match": etag}, {"If-None-Match": '"x" , W/%s' % etag},
+              {"If-Modified-Since": lm}, {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}):
+        r = http("GET", path, key=None, headers=h)
+        assert r.status == 304 and r.raw == b"", "%r: HTTP %s %r" % (h, r.status, r.raw[:100])
+        assert r.header("etag") == etag
+    # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)
+    r = http("GET", path, key=None, headers={"If-None-Match": '"other"', "If-Modified-Since": lm})
+    assert r.status == 200 and r.raw == data
+
+
+def test_download_empty_attachment_from_database(ctx):
+    cid = create_case(minimal_case_body())
+    a = _add_attachment(cid, b"", name="empty.txt", ctype="text/plain")
+    r = http("GET", _link(cid, a["attachmentId"]), key=None)
+    assert r.status == 200 and r.raw == b"" and r.header("content-length") == "0", (r.status, r.headers)
+
+
+def test_download_legacy_file_attachment(ctx):
+    """An attachment stored before sql/009 (a file of [files] dir, storage_path set) is still
+    served, by nginx after X-Accel-Redirect."""
+    cid = create_case(minimal_case_body())
+    data = b"%PDF-1.4 stored before 009\n" * 30
+    a = _add_attachment(cid, data, legacy_file=True)
+    r = http("GET", _link(cid, a["attachmentId"]), key=None)
+    assert r.status == 200 and r.raw == data, (r.status, r.raw[:100])
+    assert "x-accel-redirect" not in r.headers
+
+
+def test_download_missing_chunk_is_never_a_whole_file(ctx):
+    """A chunk missing from the database (damage): the client never receives a response
+    that looks complete: an error, or a body cut short of its Content-Length."""
+    cid = create_case(minimal_case_body())
+    data = os.urandom(300 * 1024)
+    a = _add_attachment(cid, data)
+    sql("DELETE FROM attachment_chunks WHERE attachment_id = %s AND seq = 1" % sql_str(a["attachmentId"]))
+    try:
+        r = http("GET", _link(cid, a["attachmentId"]), key=None)
+    except Exception as e:  # the connection closed short of Content-Length
+        return "cut short: %s" % type(e).__name__
+    assert not (r.status == 200 and len(r.raw) == len(data)), "a damaged attachment was served whole"
+    assert r.raw != data

@@ -125,3 +125,62 @@ def test_rotate_secret_force(ctx):
     assert out == {"clientId": c["clientId"], "rotationFinished": True}, out
     assert sql_one("SELECT webhook_secret_previous IS NULL FROM clients WHERE id = %s"
                    % sql_str(c["clientId"])) == "1"
+
+
+# --------------------------------------------------- the migration lock (named_leases)
+
+def _migrate_procs(n):
+    e = env()
+    return [subprocess.Popen([os.path.join(e.bin, "offloadctl"), "-c", e.config, "migrate"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(n)]
+
+
+def test_migrate_three_at_once(ctx):
+    """offloadctl migrate's lock is a row of named_leases (GET_LOCK is not replicated by
+    Galera): three runs at once all succeed, each migration is recorded once, and the lease
+    is given back."""
+    before = sql("SELECT version FROM schema_migrations ORDER BY version")
+    procs = _migrate_procs(3)
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (o, e) in zip(procs, outs):
+        assert p.returncode == 0, "migrate exited %d: %s" % (p.returncode, e.decode(errors="replace"))
+    assert sql("SELECT version FROM schema_migrations ORDER BY version") == before
+    assert sql_one("SELECT COUNT(*) FROM schema_migrations") == sql_one(
+        "SELECT COUNT(DISTINCT version) FROM schema_migrations")
+    assert ["009_attachment_bytes.sql"] in before, before
+    assert sql("SELECT owner FROM named_leases WHERE name = 'offload_migrate'") == []
+
+
+def test_migrate_waits_for_an_expiring_lease(ctx):
+    """A lease left by a run that died (owner gone, expiry 3 s ahead): migrate waits for the
+    expiry, then takes it, succeeds and gives it back."""
+    expires = now_ms() + 3000
+    sql("INSERT INTO named_leases (name, owner, expires_at, taken_at) VALUES ('offload_migrate',"
+        " 'deadhost:1:dead', %d, %d)" % (expires, now_ms()))
+    try:
+        r = _run("migrate")
+        done = now_ms()
+    finally:
+        sql("DELETE FROM named_leases WHERE name = 'offload_migrate' AND owner = 'deadhost:1:dead'")
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    assert done >= expires, "migrate ran while another owner's lease was still valid"
+    assert sql("SELECT owner FROM named_leases WHERE name = 'offload_migrate'") == []
+
+
+def test_migrate_held_lease_fails_clearly(ctx):
+    """A lease another run holds for longer than migrate waits (60 s): exit 1 with a message
+    naming the holder and how to clear it; nothing applied, the other's lease untouched."""
+    until = now_ms() + 600000
+    sql("INSERT INTO named_leases (name, owner, expires_at, taken_at) VALUES ('offload_migrate',"
+        " 'otherhost:42:busy', %d, %d)" % (until, now_ms()))
+    try:
+        e = env()
+        r = subprocess.run([os.path.join(e.bin, "offloadctl"), "-c", e.config, "migrate"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+        row = sql("SELECT owner, expires_at FROM named_leases WHERE name = 'offload_migrate'")
+    finally:
+        sql("DELETE FROM named_leases WHERE name = 'offload_migrate' AND owner = 'otherhost:42:busy'")
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode != 0, "migrate succeeded under another run's lease"
+    assert "otherhost:42:busy" in err and "named_leases" in err, err
+    assert row == [["otherhost:42:busy", str(until)]], row

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import uuid
 
-from lib import (LOOPBACK_HOSTS, WorkerRun, create_case, env, expect_err, expect_ok, get, get_case, http, imap_uids,
+from lib import (LOOPBACK_HOSTS, WorkerRun, attachment_bytes, create_case, env, expect_err, expect_ok, get, get_case, http, imap_uids,
                  inbound, inbound_path, minimal_case_body, new_client, outbox_to, pause_case_for_input, post, sql,
                  sql_one, sql_str, stack_env, unique_address, valid_case_body, worker_cmd, worker_drain, worker_env,
                  worker_ready, worker_stderr)
@@ -584,7 +584,8 @@ ATT_NAMES = [
 def test_hostile_attachment_names(ctx):
     """Path traversal and control characters in attachment names of an inbound reply: each
     name is reduced to a safe base name (table in doc/hostile-input.md), the bytes are stored
-    as files_dir/<caseId>/<attachmentId> and nowhere else, and download as sent."""
+    in the database (attachment_chunks), no file is made from a name, and they download as
+    sent."""
     inbound_path()
     worker_ready(ctx)
     cid, addr, first = _started_case("hxatt")
@@ -605,10 +606,8 @@ def test_hostile_attachment_names(ctx):
         assert hashlib.sha256(data).hexdigest() in by_sha, "%s: no attachment with these bytes" % disp
         a, row = by_sha[hashlib.sha256(data).hexdigest()]
         assert a["name"] == want, "%s: name %r, want %r" % (disp, a["name"], want)
-        assert row[0] == "%s/%s" % (cid, a["attachmentId"]), "%s: storage_path %r" % (disp, row[0])
-        path = os.path.join(files_dir, row[0])
-        with open(path, "rb") as f:
-            assert f.read() == data, "%s: bytes on disk differ" % disp
+        assert row[0] == "", "%s: storage_path %r (the bytes belong in the database)" % (disp, row[0])
+        assert attachment_bytes(a["attachmentId"]) == data, "%s: bytes in the database differ" % disp
         assert int(row[1]) == len(data) and row[2] == hashlib.sha256(data).hexdigest()
         r = _download(cid, a)
         assert r.raw == data, "%s: the download differs" % disp
@@ -621,13 +620,15 @@ def test_hostile_attachment_names(ctx):
         for n in files + dirs:
             assert ".." not in n.split(os.sep) and "passwd" != n and "offload.conf" != n, \
                 "a file named from the mail: %s" % os.path.join(root, n)
+            assert n not in {a["attachmentId"] for a in got}, "an attachment file: %s" % os.path.join(root, n)
 
 
 # ------------------------------------------------------------------ big and many mails
 
 def test_hostile_10mb_attachment(ctx):
     """A 10 MiB attachment (a 14.3 MB mail in base64) through offload-inbound: stored for the
-    case with the right size and sha256, on disk byte for byte, and downloadable."""
+    case with the right size and sha256, in the database byte for byte (40 chunks of 256 KiB),
+    and downloadable."""
     inbound_path()
     worker_ready(ctx)
     cid, addr, first = _started_case("hxbig")
@@ -646,8 +647,9 @@ def test_hostile_10mb_attachment(ctx):
     assert a["size"] == len(data) and a["name"] == "scan.pdf" and a["type"] == "application/pdf", a
     row = sql("SELECT sha256, size, storage_path FROM attachments WHERE id=%s" % sql_str(a["attachmentId"]))[0]
     assert row[0] == digest and int(row[1]) == len(data), "stored sha256/size %r" % row
-    with open(os.path.join(ctx.env.files_dir, row[2]), "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == digest, "the file on disk differs"
+    assert row[2] == "", "storage_path %r: the bytes belong in the database" % row[2]
+    assert int(sql("SELECT COUNT(*) FROM attachment_chunks WHERE attachment_id=%s" % sql_str(a["attachmentId"]))[0][0]) == 40
+    assert hashlib.sha256(attachment_bytes(a["attachmentId"])).hexdigest() == digest, "the bytes in the database differ"
     r = _download(cid, a)
     assert len(r.raw) == len(data) and hashlib.sha256(r.raw).hexdigest() == digest, "the download differs"
     assert took < 60, "offload-inbound took %.1fs for a 14 MB mail" % took

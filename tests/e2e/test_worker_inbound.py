@@ -534,3 +534,70 @@ def test_worker_journey(ctx):
     # Final: nothing more goes out
     worker_drain(fake="+200h")
     assert len(outbox_to(addr)) == 3 and get_case(cid)["status"] == "COMPLETED"
+
+
+def test_imap_mailbox_lease_keeps_other_workers_out(ctx):
+    """The per-mailbox lock of IMAP polling is a row of named_leases (GET_LOCK is not
+    replicated by Galera). While another worker holds the mailbox's lease, a pass does not
+    read the mailbox; once that lease has expired (its worker died), the next pass takes it
+    over and ingests the message, once; the lease is given back after the pass."""
+    import hashlib
+    inbound_path()
+    worker_ready(ctx)
+    worker_drain()  # the mailbox's state row exists after a pass
+    keys = [r[0] for r in sql("SELECT mailbox FROM mailbox_state")]
+    assert keys, "no mailbox_state row after a pass"
+    names = ["offload-imap-" + hashlib.sha256(k.encode()).hexdigest()[:40] for k in keys if not k.startswith("sha256:")]
+    assert names, keys
+    cid, addr, first = _started_case("imap-lease")
+    token = "LEASE-%s call me." % uuid.uuid4().hex[:8]
+    raw, msgid = _reply(first, addr, cid, token)
+    for n in names:
+        sql("INSERT INTO named_leases (name, owner, expires_at, taken_at) VALUES (%s, 'otherhost:7:poll', %d, %d)"
+            " ON DUPLICATE KEY UPDATE owner = VALUES(owner), expires_at = VALUES(expires_at)"
+            % (sql_str(n), now_ms() + 600000, now_ms()))
+    try:
+        imap_append(raw)
+        worker_drain()
+        inbound = "SELECT COUNT(*) FROM messages WHERE direction='inbound' AND case_id=%s" % sql_str(cid)
+        assert sql(inbound)[0][0] == "0", "a pass read the mailbox while another worker held its lease"
+        for n in names:
+            sql("UPDATE named_leases SET expires_at = %d WHERE name = %s" % (now_ms() - 1, sql_str(n)))
+        runs = worker_drain()
+        _check_fetched(cid, runs)
+        assert sql(inbound)[0][0] == "1"
+        # The polled mailbox's lease was taken over and given back (mailbox_state may name
+        # other mailboxes, polled by nobody now: their stale rows stay as they were).
+        left = sql("SELECT name, owner FROM named_leases WHERE name IN (%s)" % ", ".join(sql_str(n) for n in names))
+        assert len(left) < len(names), "no lease was taken over: %r" % left
+        assert all(o == "otherhost:7:poll" for _, o in left), "a lease left behind after the pass: %r" % left
+    finally:
+        sql("DELETE FROM named_leases WHERE owner = 'otherhost:7:poll'")
+
+
+def test_imap_two_passes_at_once_read_each_message_once(ctx):
+    """Two worker passes started together over 12 new messages in the mailbox: the lease
+    lets one of them read the mailbox at a time, so between them every message is fetched
+    once (no pass finds a duplicate), each stored once."""
+    import re
+    from lib import worker_finish, worker_start
+    inbound_path()
+    worker_ready(ctx)
+    worker_drain()
+    cases = [_started_case("imap-two-%d" % i) for i in range(12)]
+    for cid, addr, first in cases:
+        imap_append(_reply(first, addr, cid, "Two passes %s." % uuid.uuid4().hex[:6])[0])
+    procs = [worker_start(), worker_start()]
+    runs = [worker_finish(p, f) for p, f in procs]
+    fetched = duplicates = 0
+    for r in runs:
+        assert r.rc == 0, "worker exited %d\n%s" % (r.rc, r.tail())
+        for m in re.finditer(r"mail: (\d+) fetched, \d+ matched, \d+ unmatched, (\d+) duplicates", r.stderr):
+            fetched += int(m.group(1))
+            duplicates += int(m.group(2))
+    assert duplicates == 0, "a pass fetched messages the other had stored:\n%s" % worker_stderr(runs)
+    assert fetched == len(cases), "%d messages fetched by the two passes, want %d\n%s" % (
+        fetched, len(cases), worker_stderr(runs))
+    for cid, _, _ in cases:
+        n = sql("SELECT COUNT(*) FROM messages WHERE direction='inbound' AND case_id=%s" % sql_str(cid))[0][0]
+        assert n == "1", "%s: %s inbound rows" % (cid, n)

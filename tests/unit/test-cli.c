@@ -147,6 +147,34 @@ static void test_config(void)
 	test_end();
 }
 
+static void test_config_no_operands(void)
+{
+	char path[] = "/tmp/test-cli-XXXXXX";
+	struct cli cli = { .program = "prog", .usage = usage, .usage_status = 2 };
+	struct cfg *cfg = (struct cfg *)&cli;
+	int fd;
+
+	test_begin("cli: cli_config_no_operands refuses an operand, loads the file, or fails with 1");
+	fd = mkstemp(path);
+	test_assert(fd >= 0);
+	close(fd);
+	cli.config_path = path;
+	usage_calls = 0;
+	optind = 2;
+	test_assert(cli_config_no_operands(&cli, 3, &cfg) == 2);
+	test_assert(cfg == NULL);
+	test_assert(usage_calls == 1 && usage_to == stderr);
+	test_assert(cli_config_no_operands(&cli, 2, &cfg) == CLI_NEXT);
+	test_assert(cfg != NULL);
+	cfg_free(&cfg);
+	unlink(path);
+	test_assert(cli_config_no_operands(&cli, 2, &cfg) == 1);
+	test_assert(cfg == NULL);
+	test_assert(usage_calls == 1);
+	optind = 1;
+	test_end();
+}
+
 int main(void)
 {
 	unsetenv("OFFLOAD_CONFIG");
@@ -156,5 +184,6 @@ int main(void)
 	test_version();
 	test_start_umask();
 	test_config();
+	test_config_no_operands();
 	return test_done();
 }

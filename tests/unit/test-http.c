@@ -159,6 +159,24 @@ static void test_query_param(void)
 	test_end();
 }
 
+static void test_query_param_nul(void)
+{
+	char out[16];
+
+	test_begin("http: a NUL kept as another byte where the caller asks (Kannel's text)");
+	test_assert(http_query_param_nul("text=a%00b&x=1", "text", '\xff', out, sizeof out) == 1);
+	test_assert(memcmp(out, "a\xff" "b", 4) == 0);
+	test_assert(http_query_param("text=a%00b", "text", out, sizeof out) == -1);
+	/* Everything else as http_query_param: bad escapes, overflow, absent. */
+	test_assert(http_query_param_nul("text=%0", "text", '\xff', out, sizeof out) == -1);
+	test_assert(http_query_param_nul("text=%zz", "text", '\xff', out, sizeof out) == -1);
+	test_assert(http_query_param_nul("text=0123456789abcdef", "text", '\xff', out, sizeof out) ==
+		    -1);
+	test_assert(http_query_param_nul("x=1", "text", '\xff', out, sizeof out) == 0);
+	test_assert(http_query_param_nul("text=%00", "text", 0, out, sizeof out) == -1);
+	test_end();
+}
+
 static void test_query_param_all(void)
 {
 	char out[16];
@@ -250,6 +268,7 @@ int main(void)
 	test_decode();
 	test_decode_bounds();
 	test_query_param();
+	test_query_param_nul();
 	test_query_param_all();
 	test_content_length();
 	return test_done();

@@ -1,10 +1,12 @@
-/* test-identity.c: sender identity checks: domains, SMTP URLs, password files, rehoming. */
+/* test-identity.c: sender identity checks: domains, SMTP URLs (and common/url.c's checks under
+ * them), password files, rehoming. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/url.h"
 #include "mail/identity.h"
 #include "test.h"
 
@@ -80,6 +82,50 @@ static void test_urls(void)
 	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/#f", &err) < 0);
 	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example /x", &err) < 0);
 	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example\r\n", &err) < 0);
+	/* The path is libcurl's EHLO name: CR/LF percent-encoded there is CR/LF too (libcurl
+	 * refuses it only when sending, so every message to the client would fail). */
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/%0d%0aRSET", &err) < 0);
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/a%00b", &err) < 0);
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/%c3%a4", &err) < 0);
+	test_assert(mail_identity_smtp_url_check("smtp://smtp.acme.example/", &err) == 0);
+	test_assert(mail_identity_smtp_url_check("smtp://127.0.0.1:25/client.acme.example", &err) == 0);
+	test_end();
+}
+
+/* url_check: each result in its order, and the parsed URL handed over only when valid. */
+static void test_url_check(void)
+{
+	CURLU *u = NULL, *kept;
+	char *port = NULL;
+
+	test_begin("url_check: each result");
+	test_assert(url_check("https://h.example/x", "http", "https", 0, NULL) == URL_VALID);
+	test_assert(url_check("HTTP://h.example", "http", "https", 0, NULL) == URL_VALID);
+	test_assert(url_check("http://h.example/a b", "http", "https", 0, NULL) == URL_BAD_CHARS);
+	test_assert(url_check("http://h.example/", "http", "https", 0, NULL) == URL_BAD_CHARS);
+	test_assert(url_check("http://h.Ã©xample", "http", "https", 0, NULL) == URL_BAD_CHARS);
+	test_assert(url_check("h.example/x", "http", "https", 0, NULL) == URL_NOT_URL);
+	test_assert(url_check("", "http", "https", 0, NULL) == URL_NOT_URL);
+	test_assert(url_check("ftp://h.example", "http", "https", 0, NULL) == URL_BAD_SCHEME);
+	/* libcurl refuses an empty authority itself; a file: URL may have no host. */
+	test_assert(url_check("smtp://", "smtp", "smtps", CURLU_NON_SUPPORT_SCHEME, NULL) ==
+		    URL_NOT_URL);
+	test_assert(url_check("file:///etc/passwd", "file", "files", 0, NULL) == URL_NO_HOST);
+	/* A bad scheme is told before a missing host. */
+	test_assert(url_check("file:///etc/passwd", "http", "https", 0, NULL) == URL_BAD_SCHEME);
+	test_end();
+
+	test_begin("url_check: the parsed URL only when valid");
+	test_assert(url_check("smtps://h.example:465", "smtp", "smtps", CURLU_NON_SUPPORT_SCHEME,
+			      &u) == URL_VALID &&
+		    u != NULL);
+	test_assert(u && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port &&
+		    strcmp(port, "465") == 0);
+	kept = u;
+	test_assert(url_check("ftp://h.example", "http", "https", 0, &u) == URL_BAD_SCHEME &&
+		    u == NULL);
+	curl_free(port);
+	curl_url_cleanup(kept);
 	test_end();
 }
 
@@ -174,6 +220,7 @@ int main(void)
 	test_domains();
 	test_addresses();
 	test_urls();
+	test_url_check();
 	test_password_files();
 	test_rehome();
 	return test_done();

@@ -183,6 +183,9 @@ static void test_e164(void)
 		"", "+", "15551234567", "+1555123", "+1234567890123456", "+1 (555) 123-4567",
 		"+1555123456a", "++15551234567", "+1555+1234567", "tel:+15551234567",
 		"+1555\n1234567", "+1555_1234567", " ", "+１５５５１２３４５６７",
+		/* No country code starts with 0: "+00..." is a dialling prefix typed after
+		 * the '+', and would never match the sender Kannel reports. */
+		"+0015551234567", "+00000000", "+0 555 123 4567",
 	};
 	size_t i;
 
@@ -314,12 +317,12 @@ static void test_config(void)
 	test_begin("config: a complete [sms] section");
 	test_assert(load("[sms]\nsendsms_url = http://127.0.0.1:13013/cgi-bin/sendsms\n"
 			 "username = u\npassword = p\nsender = +15550100\n"
-			 "callback_base = http://127.0.0.1:8080/\nsecret = abc-123_x.y~z\n"
+			 "callback_base = http://127.0.0.1:8080/\nsecret = abc-123_x.y~z-0123\n"
 			 "max_segments = 10\ntimeout_ms = 500\n", &c, &err) == 0);
 	test_assert(c.enabled == 1 && c.max_segments == 10 && c.timeout_ms == 500);
 	test_assert_str(c.callback_base, "http://127.0.0.1:8080");
 	test_assert_str(c.password, "p");
-	test_assert_str(c.secret, "abc-123_x.y~z");
+	test_assert_str(c.secret, "abc-123_x.y~z-0123");
 	sms_config_free(&c);
 	test_end();
 
@@ -331,21 +334,30 @@ static void test_config(void)
 	test_assert(load("[sms]\nmax_segments = 0\n", &c, &err) == -1 && err);
 	err = NULL;
 	test_assert(load("[sms]\nsendsms_url = http://h/s\ncallback_base = http://x\n"
-			 "secret = s\n", &c, &err) == -1 && err && strstr(err, "sender"));
+			 "secret = 0123456789abcdef\n", &c, &err) == -1 && err && strstr(err, "sender"));
 	err = NULL;
-	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\nsecret = s\n", &c,
+	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\nsecret = 0123456789abcdef\n", &c,
 			 &err) == -1 && err && strstr(err, "callback_base"));
 	err = NULL;
 	test_assert(load("[sms]\nsendsms_url = ftp://h/s\nsender = 1\ncallback_base = http://x\n"
-			 "secret = s\n", &c, &err) == -1 && err && strstr(err, "sendsms_url"));
+			 "secret = 0123456789abcdef\n", &c, &err) == -1 && err && strstr(err, "sendsms_url"));
 	err = NULL;
 	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\ncallback_base = http://x\n",
 			 &c, &err) == -1 && err && strstr(err, "secret"));
 	err = NULL;
 	test_assert(load("[sms]\nsecret = a%41b\n", &c, &err) == -1 && err && strstr(err, "secret"));
+	/* A placeholder left in place, or a secret short enough to guess (the callbacks are not
+	 * rate-limited), is refused: at least 16 characters. */
+	err = NULL;
+	test_assert(load("[sms]\nsecret = SECRET\n", &c, &err) == -1 && err &&
+		    strstr(err, "secret") && strstr(err, "16"));
+	err = NULL;
+	test_assert(load("[sms]\nsecret = 0123456789abcde\n", &c, &err) == -1 && err);
+	test_assert(load("[sms]\nsecret = 0123456789abcdef\n", &c, &err) == 0);
+	sms_config_free(&c);
 	err = NULL;
 	test_assert(load("[sms]\nsendsms_url = http://h/s\nsender = 1\ncallback_base = http://x\n"
-			 "secret = s\npassword_file = /nonexistent/sms.password\n", &c, &err) == -1 &&
+			 "secret = 0123456789abcdef\npassword_file = /nonexistent/sms.password\n", &c, &err) == -1 &&
 		    err && strstr(err, "password_file"));
 	test_end();
 }
