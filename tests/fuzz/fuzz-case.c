@@ -9,6 +9,7 @@
 #include "api/validate.h"
 #include "common/log.h"
 #include "fuzz.h"
+#include "sms/e164.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,12 +54,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_object_put(body);
 		return 0;
 	}
-	/* A valid case: the address is an addr-spec, the stored objects are JSON objects, and
-	 * no text that reaches a mail header holds a control character. */
+	/* A valid case: the address is an addr-spec (channel EMAIL) or a number already in its
+	 * stored E.164 form (channel SMS), the stored objects are JSON objects, and no text that
+	 * reaches a mail header holds a control character. */
 	fuzz_check(in.channel && in.counterparty_address && in.goal_json &&
 		   in.counterparty_json && in.persona_json);
-	fuzz_check(validate_email_address(in.counterparty_address,
-					  strlen(in.counterparty_address)));
+	if (strcmp(in.channel, "SMS") == 0) {
+		char number[SMS_E164_SIZE];
+		const char *why;
+
+		fuzz_check(sms_e164_normalise(in.counterparty_address,
+					      strlen(in.counterparty_address), number, &why) == 0 &&
+			   strcmp(number, in.counterparty_address) == 0);
+	} else {
+		fuzz_check(strcmp(in.channel, "EMAIL") == 0);
+		fuzz_check(validate_email_address(in.counterparty_address,
+						  strlen(in.counterparty_address)));
+	}
 	fuzz_check(in.max_attempts >= 0 && in.max_attempts <= 20);
 	fuzz_check(in.follow_up_delay_hours >= 1 && in.follow_up_delay_hours <= 8760);
 	cp = json_tokener_parse(in.counterparty_json);
