@@ -77,19 +77,6 @@ static int next_param(const char **p, const char *name, const char **v_r, size_t
 	return 0;
 }
 
-int http_query_param(const char *query, const char *name, char *out, size_t cap)
-{
-	const char *v;
-	size_t len;
-
-	if (cap == 0)
-		return -1;
-	out[0] = '\0';
-	if (!next_param(&query, name, &v, &len))
-		return 0;
-	return http_url_decode(v, len, out, cap) < 0 ? -1 : 1;
-}
-
 int http_query_param_nul(const char *query, const char *name, char nul_as, char *out,
 			 size_t cap)
 {
@@ -102,6 +89,11 @@ int http_query_param_nul(const char *query, const char *name, char nul_as, char 
 	if (!next_param(&query, name, &v, &len))
 		return 0;
 	return url_decode_nul(v, len, out, cap, nul_as) < 0 ? -1 : 1;
+}
+
+int http_query_param(const char *query, const char *name, char *out, size_t cap)
+{
+	return http_query_param_nul(query, name, 0, out, cap);
 }
 
 int http_query_param_all(const char *query, const char *name, char *out, size_t cap)

@@ -186,16 +186,8 @@ int store_sender_client_exists(struct db *db, const char *client_id, const char 
 {
 	static const char sql[] = "SELECT 1 FROM clients WHERE id = ?";
 	struct db_arg args[] = { DB_STR(client_id) };
-	struct db_res *res = NULL;
-	int found;
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	db_res_free(&res);
-	return found;
+	return db_query_first(db, sql, args, N_ARGS(args), NULL, error_r);
 }
 
 int store_sender_case_domain(struct db *db, const char *case_id, char case_id_r[37],
@@ -209,16 +201,10 @@ int store_sender_case_domain(struct db *db, const char *case_id, char case_id_r[
 	int found;
 
 	domain_r[0] = '\0';
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found) {
-		const char *d = db_res_get(res, 0, 1);
-
+	found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
+	if (found > 0) {
 		snprintf(case_id_r, 37, "%s", db_res_get(res, 0, 0));
-		snprintf(domain_r, STORE_SENDER_DOMAIN_SIZE, "%s", d ? d : "");
+		snprintf(domain_r, STORE_SENDER_DOMAIN_SIZE, "%s", db_res_text(res, 0, 1));
 	}
 	db_res_free(&res);
 	return found;
@@ -232,12 +218,8 @@ int store_sender_domain_client(struct db *db, const char *domain, char client_id
 	struct db_res *res = NULL;
 	int found;
 
-	if (db_query(db, sql, args, N_ARGS(args), &res) < 0) {
-		*error_r = db_error(db);
-		return -1;
-	}
-	found = db_res_rows(res) > 0;
-	if (found)
+	found = db_query_first(db, sql, args, N_ARGS(args), &res, error_r);
+	if (found > 0)
 		snprintf(client_id_r, 37, "%s", db_res_get(res, 0, 0));
 	db_res_free(&res);
 	return found;
