@@ -76,7 +76,8 @@ enum smtp_result worker_send_sms(struct worker_ctx *w, const char *to,
 
 	/* The text fitted when it was recorded; a smaller max_segments since is no reason to
 	 * withhold a message already decided, so only the coding is taken here. */
-	if (!worker_sms_text_fits(w, o->body, &coding, why, sizeof why) && (!o->body || !*o->body)) {
+	if (!worker_sms_text_fits(w, o->body, &coding, why, sizeof why) &&
+	    (!o->body || !*o->body)) {
 		snprintf(reason, reason_cap, "the SMS text is empty");
 		return SMTP_PERMANENT;
 	}
