@@ -13,6 +13,7 @@ import http.client as httpclient
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -255,6 +256,36 @@ def park_other_cases(keep_id, days=30):
     sql("UPDATE cases SET next_action_at = next_action_at + %d WHERE id <> %s"
         " AND next_action_at IS NOT NULL AND status NOT IN ('COMPLETED', 'FAILED')"
         % (days * 86400000, sql_str(keep_id)))
+
+
+def nginx_start(work):
+    """Starts an nginx of a test's own from work/nginx.conf (pid work/nginx.pid, error log
+    work/error.log) and returns once its pid file exists."""
+    r = subprocess.run(["nginx", "-p", work + "/", "-c", os.path.join(work, "nginx.conf"),
+                        "-e", os.path.join(work, "error.log")], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    assert r.returncode == 0, "nginx did not start: %s" % r.stdout.decode(errors="replace")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(os.path.join(work, "nginx.pid")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def nginx_stop(work):
+    """Stops the nginx nginx_start(work) started (waiting up to 10 s for it to go), then
+    removes work."""
+    pid_file = os.path.join(work, "nginx.pid")
+    if os.path.exists(pid_file):
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 15)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def sql_one(query):
@@ -676,6 +707,23 @@ def smtp_log_count(needle):
 def unique_address(prefix="w"):
     """A fresh recipient address (example.com: the sink keeps it; nothing leaves loopback)."""
     return "%s-%s@example.com" % (prefix, uuid.uuid4().hex[:12])
+
+
+def running_case(tag, **over):
+    """A case the worker has sent its first message for, with a follow-up after 24 h unless
+    over (case body members) says otherwise: (caseId, address, that mail)."""
+    addr = unique_address(tag)
+    body = minimal_case_body()
+    body["counterparty"] = {"address": addr, "name": "Maya Chen"}
+    body["followUpDelayHours"] = 24
+    body.update(over)
+    cid = create_case(body)
+    runs = worker_drain()
+    mails = outbox_to(addr)
+    c = get_case(cid)
+    assert c["status"] == "RUNNING" and len(mails) == 1, "setup: %s, %d mails\n%s" % (
+        c["status"], len(mails), worker_stderr(runs))
+    return cid, addr, mails[0]
 
 
 def poll(fn, timeout, interval=0.02, what="the condition"):

@@ -13,7 +13,7 @@ import uuid
 
 import openapi_check
 from lib import (LOOPBACK_HOSTS, create_case, env, expect_err, expect_ok, get, get_case, http, minimal_case_body,
-                 sql, sql_one, sql_str)
+                 nginx_start, nginx_stop, sql, sql_one, sql_str)
 
 JSON_CT = "application/json"
 
@@ -425,8 +425,6 @@ def test_hostile_nginx_upstream_errors_are_json(ctx):
     here). All the JSON envelope, content-type application/json. The one nginx cannot change:
     a 500 for an internal redirect cycle stays HTML (proved below)."""
     import os
-    import shutil
-    import subprocess
     import tempfile
     import threading
     import time
@@ -485,13 +483,7 @@ http {
     with open(os.path.join(work, "nginx.conf"), "w") as f:
         f.write(conf)
     try:
-        r = subprocess.run(["nginx", "-p", work + "/", "-c", os.path.join(work, "nginx.conf"),
-                            "-e", os.path.join(work, "error.log")], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-        assert r.returncode == 0, "nginx did not start: %s" % r.stdout.decode(errors="replace")
-        deadline = time.monotonic() + 10
-        while not os.path.exists(os.path.join(work, "nginx.pid")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        nginx_start(work)
 
         def req(path, key=b"k"):
             s = socket.create_connection(("127.0.0.1", port), timeout=20)
@@ -551,19 +543,7 @@ http {
     finally:
         stop.set()
         srv.close()
-        pid_file = os.path.join(work, "nginx.pid")
-        if os.path.exists(pid_file):
-            with open(pid_file) as f:
-                pid = int(f.read().strip())
-            os.kill(pid, 15)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
-        shutil.rmtree(work, ignore_errors=True)
+        nginx_stop(work)
 
 
 def test_hostile_case_id_in_capitals_is_not_found(ctx):

@@ -4,13 +4,12 @@
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import tempfile
 import time
 
-from lib import env
+from lib import env, nginx_start, nginx_stop
 
 JSON_CT = "application/json"
 
@@ -60,13 +59,7 @@ http {
 """ % {"user": "user root;" if os.geteuid() == 0 else "", "w": w, "port": self.port}
         with open(os.path.join(w, "nginx.conf"), "w") as f:
             f.write(conf)
-        r = subprocess.run(["nginx", "-p", w + "/", "-c", os.path.join(w, "nginx.conf"),
-                            "-e", os.path.join(w, "error.log")], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-        assert r.returncode == 0, "nginx did not start: %s" % r.stdout.decode(errors="replace")
-        deadline = time.monotonic() + 10
-        while not os.path.exists(os.path.join(w, "nginx.pid")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        nginx_start(w)
         return self
 
     def get(self, target, source="127.0.0.1"):
@@ -94,19 +87,7 @@ http {
         return int(re.match(rb"HTTP/1\.[01] (\d{3})", head).group(1)), ct, body
 
     def __exit__(self, *exc):
-        pid_file = os.path.join(self.work, "nginx.pid")
-        if os.path.exists(pid_file):
-            with open(pid_file) as f:
-                pid = int(f.read().strip())
-            os.kill(pid, 15)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
-        shutil.rmtree(self.work, ignore_errors=True)
+        nginx_stop(self.work)
 
 
 def _envelope(what, got, status, code, bad):

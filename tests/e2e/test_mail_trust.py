@@ -9,10 +9,10 @@ import os
 import re
 import subprocess
 
-from lib import (SENTINEL, create_case, get_case, minimal_case_body, sql, sql_str, unique_address,
+from lib import (SENTINEL, create_case, get_case, minimal_case_body, running_case, sql, sql_str, unique_address,
                  worker_cmd, worker_drain, worker_env, worker_ready, worker_stderr)
 from maillib import BOUNCE_RE, AuthSink, bounce_address
-from test_worker_inbound import _arf, _bounce, _pipe, _reply, _started_case
+from test_worker_inbound import _arf, _bounce, _pipe, _reply
 
 
 def _events(cid):
@@ -66,7 +66,7 @@ def test_mail_no_password_without_starttls(ctx):
 def test_mail_envelope_sender_is_signed(ctx):
     """Every message goes out from bounces+<case>.<hmac>@domain, valid for that message."""
     worker_ready(ctx)
-    cid, addr, first = _started_case("verp-env")
+    cid, addr, first = running_case("verp-env")
     m = BOUNCE_RE.match(first.meta["mail_from"])
     assert m and m.group(1) == cid.replace("-", ""), "envelope sender %r" % first.meta["mail_from"]
     assert first.meta["mail_from"] == bounce_address(cid, first.header("Message-ID").strip().strip("<>"))
@@ -76,8 +76,8 @@ def test_mail_forged_reports_are_unmatched(ctx):
     """Reports that quote our Message-ID but were not sent to a valid tag of that case are
     stored unmatched and change nothing; the real bounce (to the tag) fails the case."""
     worker_ready(ctx)
-    cid, addr, first = _started_case("verp-forged")
-    other_cid, other_addr, other_first = _started_case("verp-other")
+    cid, addr, first = running_case("verp-forged")
+    other_cid, other_addr, other_first = running_case("verp-other")
     tag_addr = first.meta["mail_from"]
     local, domain = tag_addr.split("@")
     flipped = local[:-1] + ("0" if local[-1] != "0" else "1") + "@" + domain
@@ -137,7 +137,7 @@ def test_mail_authres_gate(ctx):
     of that id says dmarc=pass or dkim=pass for the counterparty's domain: a forged passing
     field below a failing one, or no field at all, leaves the reply unmatched."""
     worker_ready(ctx)
-    cid, addr, first = _started_case("authres")
+    cid, addr, first = running_case("authres")
     domain = addr.split("@")[1]
     forged_below, id1 = _reply(first, addr, cid, "Here is the W-9 (forged).", extra_headers=(
         "Authentication-Results: %s; dmarc=fail (p=reject) header.from=%s\n"

@@ -13,7 +13,7 @@ import time
 import uuid
 
 from lib import (create_case, ctl, ctl_json, env, expect_err, expect_ok, get, get_case, http, inbound_path,
-                 minimal_case_body, month_start_ms, new_client_full, now_ms, outbox_to, poll, post, smtp_set_mode,
+                 minimal_case_body, month_start_ms, new_client_full, now_ms, outbox_to, poll, post, running_case, smtp_set_mode,
                  sql, sql_one, sql_str, unique_address, worker_drain, worker_finish, worker_pass, worker_ready,
                  worker_start, worker_stderr)
 from test_metrics import scrape, value
@@ -68,21 +68,6 @@ def _purged(reason):
     samples, types = scrape()
     assert types.get("offload_cases_purged_total") == "counter", "offload_cases_purged_total is not a counter"
     return value(samples, "offload_cases_purged_total", reason=reason)
-
-
-def _running_case(tag, **over):
-    """A case the worker has sent its first message for: (caseId, address, that mail)."""
-    addr = unique_address(tag)
-    body = minimal_case_body()
-    body["counterparty"] = {"address": addr, "name": "Maya Chen"}
-    body["followUpDelayHours"] = 24
-    body.update(over)
-    cid = create_case(body)
-    runs = worker_drain()
-    mails = outbox_to(addr)
-    assert get_case(cid)["status"] == "RUNNING" and len(mails) == 1, "setup: %d mails\n%s" % (
-        len(mails), worker_stderr(runs))
-    return cid, addr, mails[0]
 
 
 def test_case_delete_erases_everything(ctx):
@@ -175,8 +160,8 @@ def test_case_delete_erases_everything(ctx):
 
 def test_case_delete_open_case_sends_nothing_more(ctx):
     worker_ready(ctx)
-    gone, gone_addr, _ = _running_case("erase-open")
-    kept, kept_addr, _ = _running_case("erase-kept")
+    gone, gone_addr, _ = running_case("erase-open")
+    kept, kept_addr, _ = running_case("erase-kept")
     ctl("case", "delete", gone)
     expect_err(get("/cases/%s" % gone), 404, "CASE_NOT_FOUND")
     # 25 h later both follow-ups would be due: only the case that still exists gets one.

@@ -21,6 +21,7 @@ import uuid
 from lib import (create_case, env, get_case, inbound, minimal_case_body, new_client_full, outbox_to, sql,
                  sql_one, sql_str, unique_address, worker_cmd, worker_drain, worker_env, worker_ready,
                  WorkerRun)
+import maillib
 from maillib import AuthSink, bounce_address
 
 SERVER_DOMAIN = "offload.test"
@@ -58,30 +59,11 @@ def _pwfile(mode=0o600, text=None):
     return path, text
 
 
-class Sink:
+class Sink(maillib.Sink):
     """A second tests/stack/smtp-sink.py on a free loopback port: a client's own SMTP server."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="sink2.", dir=os.environ.get("TMPDIR", "/tmp"))
-        self.outbox = os.path.join(self.dir, "outbox")
-        port_file = os.path.join(self.dir, "port")
-        script = os.path.join(env().src or os.path.join(os.path.dirname(__file__), "..", ".."),
-                              "tests", "stack", "smtp-sink.py")
-        self.log = open(os.path.join(self.dir, "sink.out"), "wb")
-        self.proc = subprocess.Popen(["/usr/bin/python3", script, "--outbox", self.outbox, "--port", "0",
-                                      "--port-file", port_file, "--log", os.path.join(self.dir, "sink.log")],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if os.path.exists(port_file):
-                with open(port_file) as f:
-                    self.port = int(f.read().strip())
-                self.url = "smtp://127.0.0.1:%d" % self.port
-                return
-            assert self.proc.poll() is None, "the second sink exited %r" % self.proc.returncode
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError("the second SMTP sink did not start within 20 s")
+        super().__init__("sink2.", what="the second SMTP sink")
 
     def mails(self):
         """[(meta, email.message.EmailMessage)] of every stored message, oldest first."""
@@ -101,16 +83,6 @@ class Sink:
                 msg = _email.message_from_bytes(f.read(), policy=_policy.default)
             out.append((meta, msg))
         return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def _worker_pass(concurrency=None):

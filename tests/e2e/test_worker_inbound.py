@@ -15,8 +15,8 @@ import urllib.parse
 import uuid
 
 from lib import (LOOPBACK_HOSTS, SENTINEL, create_case, expect_ok, get, get_case, http, imap_append, imap_uids,
-                 inbound, inbound_path, minimal_case_body, now_ms, outbox_to, post, sql, sql_str, unique_address,
-                 worker_drain, worker_ready, worker_stderr)
+                 inbound, inbound_path, minimal_case_body, now_ms, outbox_to, post, running_case, sql, sql_str,
+                 unique_address, worker_drain, worker_ready, worker_stderr)
 
 HOOK = "http://127.0.0.1:9/hook"
 INBOX = "offload@offload.test"
@@ -32,22 +32,6 @@ def _date():
 
 def _new_id(domain="mail.northstar.example"):
     return "<%s@%s>" % (uuid.uuid4().hex, domain)
-
-
-def _started_case(tag, **over):
-    """A case worked once: (caseId, address, the first outbound mail)."""
-    addr = unique_address(tag)
-    body = minimal_case_body()
-    body["counterparty"] = {"address": addr, "name": "Maya Chen"}
-    body["followUpDelayHours"] = 24
-    body.update(over)
-    cid = create_case(body)
-    runs = worker_drain()
-    mails = outbox_to(addr)
-    c = get_case(cid)
-    assert c["status"] == "RUNNING" and len(mails) == 1, "setup: %s, %d mails\n%s" % (
-        c["status"], len(mails), worker_stderr(runs))
-    return cid, addr, mails[0]
 
 
 def _reply(first, addr, cid, text, msgid=None, extra_headers="", subject=None):
@@ -293,7 +277,7 @@ def _check_input_needed(cid, token, runs):
 def test_inbound_reply_needs_input(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("in-reply", clientWebhookUrl=HOOK, clientReferenceId="ref-in-1")
+    cid, addr, first = running_case("in-reply", clientWebhookUrl=HOOK, clientReferenceId="ref-in-1")
     token = "Reply-%s: the signed W-9 is attached to my next mail, caf\u00e9." % uuid.uuid4().hex[:8]
     raw, msgid = _reply(first, addr, cid, "Hi Avery,\n\n" + token + "\n\nMaya")
     _pipe(raw)
@@ -331,7 +315,7 @@ def test_inbound_reply_needs_input(ctx):
 def test_inbound_same_message_twice(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("in-dup")
+    cid, addr, first = running_case("in-dup")
     raw, msgid = _reply(first, addr, cid, "Twice-delivered reply %s." % uuid.uuid4().hex[:8])
     _pipe(raw)
     _pipe(raw)
@@ -351,7 +335,7 @@ def test_inbound_same_message_twice(ctx):
 def test_inbound_bounce(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("in-bounce", clientWebhookUrl=HOOK)
+    cid, addr, first = running_case("in-bounce", clientWebhookUrl=HOOK)
     _pipe(_bounce(first, addr))
     runs = worker_drain()
     c = get_case(cid)
@@ -368,7 +352,7 @@ def test_inbound_bounce(ctx):
 def test_inbound_complaint(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("in-arf")
+    cid, addr, first = running_case("in-arf")
     _pipe(_arf(first, addr))
     runs = worker_drain()
     c = get_case(cid)
@@ -380,7 +364,7 @@ def test_inbound_complaint(ctx):
 def test_inbound_auto_reply_is_not_a_reply(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("in-ooo")
+    cid, addr, first = running_case("in-ooo")
     before = get_case(cid)
     raw, _ = _ooo(first, addr, cid)
     _pipe(raw)
@@ -419,7 +403,7 @@ def test_inbound_unmatched_is_kept(ctx):
 def test_inbound_pdf_through_the_pipe(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("in-pdf")
+    cid, addr, first = running_case("in-pdf")
     pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + os.urandom(5000) + b"\n%%EOF\n"
     name = "Formulaire W-9 sign\u00e9.pdf"
     raw, msgid = _reply_with_pdf(first, addr, cid, "Here is the signed form.", pdf, name)
@@ -443,7 +427,7 @@ def test_inbound_pdf_through_the_pipe(ctx):
 def test_imap_reply(ctx):
     inbound_path()
     worker_ready(ctx)
-    cid, addr, first = _started_case("imap-reply")
+    cid, addr, first = running_case("imap-reply")
     token = "IMAP-%s please call me." % uuid.uuid4().hex[:8]
     raw, msgid = _reply(first, addr, cid, token)
     uids_before = set(imap_uids())
@@ -549,7 +533,7 @@ def test_imap_mailbox_lease_keeps_other_workers_out(ctx):
     assert keys, "no mailbox_state row after a pass"
     names = ["offload-imap-" + hashlib.sha256(k.encode()).hexdigest()[:40] for k in keys if not k.startswith("sha256:")]
     assert names, keys
-    cid, addr, first = _started_case("imap-lease")
+    cid, addr, first = running_case("imap-lease")
     token = "LEASE-%s call me." % uuid.uuid4().hex[:8]
     raw, msgid = _reply(first, addr, cid, token)
     for n in names:
@@ -584,7 +568,7 @@ def test_imap_two_passes_at_once_read_each_message_once(ctx):
     inbound_path()
     worker_ready(ctx)
     worker_drain()
-    cases = [_started_case("imap-two-%d" % i) for i in range(12)]
+    cases = [running_case("imap-two-%d" % i) for i in range(12)]
     for cid, addr, first in cases:
         imap_append(_reply(first, addr, cid, "Two passes %s." % uuid.uuid4().hex[:6])[0])
     procs = [worker_start(), worker_start()]

@@ -594,7 +594,7 @@ galera_down() {
 }
 
 galera_status() {
-	local rc=0 i n pid name st
+	local rc=0 i n pid st
 	n=$(galera_node_count) || die "$DIR holds no cluster"
 	for ((i = 1; i <= n; i++)); do
 		if pid=$(read_pid "$DIR/g$i/mariadbd.pid") && alive "$pid" && ours "$pid"; then
@@ -605,14 +605,7 @@ galera_status() {
 			rc=1
 		fi
 	done
-	for name in haproxy dovecot smtp h1/nginx h1/api h2/nginx h2/api; do
-		if pid=$(read_pid "$DIR/$name.pid") && alive "$pid" && ours "$pid"; then
-			echo "$name: running (pid $pid)"
-		else
-			echo "$name: stopped"
-			rc=1
-		fi
-	done
+	report_pids haproxy dovecot smtp h1/nginx h1/api h2/nginx h2/api || rc=1
 	if [[ -S $DIR/haproxy.sock ]]; then
 		haproxy_cmd "show stat" | awk -F, '$1 == "galera" && $2 ~ /^g[0-9]$/ { printf "haproxy %s: %s, %s current connections\n", $2, $18, $5 }' || rc=1
 	fi

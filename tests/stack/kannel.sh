@@ -302,17 +302,10 @@ kannel_env() {
 }
 
 kannel_status() {
-	local rc=0 name pid
+	local rc=0
 	[[ -s $DIR/kannel.vars ]] || return 0
 	kannel_vars
-	for name in bearerbox smsbox fakesmsc; do
-		if pid=$(read_pid "$DIR/$name.pid") && alive "$pid" && ours "$pid"; then
-			echo "$name: running (pid $pid)"
-		else
-			echo "$name: stopped"
-			rc=1
-		fi
-	done
+	report_pids bearerbox smsbox fakesmsc || rc=1
 	if kannel_ready 2>/dev/null; then
 		echo "kannel: fake SMSC online, smsbox connected, sendsms on 127.0.0.1:$kannel_sendsms_port"
 	else
